@@ -1,0 +1,137 @@
+// conv2d: NCHW input, [OC][C][KH][KW] weight, optional bias; gradients for the input (blocked
+// kernel; the image gradient is the one inversion needs), the weight and the bias.
+import { grid1d } from '../gpu.ts';
+import type { Tape } from '../tape.ts';
+import { Tensor, assertRank, shapeStr } from '../tensor.ts';
+import {
+  CONV_CHANNEL_BLOCK, CONV_PIXEL_BLOCK, conv2dBackwardInputBlocked, conv2dBackwardInputNaive,
+  conv2dBackwardWeight, conv2dForwardBlocked, conv2dForwardNaive, conv2dWeightLayout,
+} from '../../shaders/conv2d.ts';
+import { channelGradientSum } from '../../shaders/batchnorm.ts';
+
+export interface Conv2dParams {
+  stride?: number | [number, number];
+  padding?: number | [number, number];
+  /** Kernel variant; 'naive' is the one-output-per-thread oracle. */
+  variant?: 'blocked' | 'naive';
+  label?: string;
+}
+
+export interface Conv2dGeometry {
+  N: number; C: number; H: number; W: number;
+  OC: number; OH: number; OW: number; KH: number; KW: number;
+  SH: number; SW: number; PH: number; PW: number;
+}
+
+const pair = (v: number | [number, number] | undefined, d: number): [number, number] =>
+  v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : v;
+
+export function conv2dGeometry(xShape: readonly number[], wShape: readonly number[], p: Conv2dParams, label = 'conv2d'): Conv2dGeometry {
+  const [N, C, H, W] = xShape;
+  const [OC, WC, KH, KW] = wShape;
+  const [SH, SW] = pair(p.stride, 1);
+  const [PH, PW] = pair(p.padding, 0);
+  if (WC !== C) throw new Error(`${label}: input has ${C} channels but the weight ${shapeStr(wShape)} expects ${WC}`);
+  if (SH < 1 || SW < 1 || PH < 0 || PW < 0) throw new Error(`${label}: invalid stride ${SH}×${SW} or padding ${PH}×${PW}`);
+  const OH = Math.floor((H + 2 * PH - KH) / SH) + 1;
+  const OW = Math.floor((W + 2 * PW - KW) / SW) + 1;
+  if (OH < 1 || OW < 1) throw new Error(`${label}: input ${shapeStr(xShape)} is too small for kernel ${KH}×${KW} with padding ${PH}×${PW}`);
+  return { N, C, H, W, OC, OH, OW, KH, KW, SH, SW, PH, PW };
+}
+
+function uniforms(g: Conv2dGeometry, extra: { count: number; blocksW?: number; blocksC?: number; hasBias?: number; accumulate?: number; Cpad?: number }) {
+  return {
+    N: g.N, C: g.C, H: g.H, W: g.W, OC: g.OC, OH: g.OH, OW: g.OW, KH: g.KH, KW: g.KW,
+    SH: g.SH, SW: g.SW, PH: g.PH, PW: g.PW, count: extra.count, blocksW: extra.blocksW ?? 0,
+    blocksC: extra.blocksC ?? 0, hasBias: extra.hasBias ?? 0, accumulate: extra.accumulate ?? 0,
+    Cpad: extra.Cpad ?? 0, pad1: 0,
+  };
+}
+
+const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
+
+/**
+ * The weight in a blocked kernel's layout, made once per weight tensor (weights are frozen
+ * during inversion) and queued to run before the next submit.
+ */
+function weightLayout(tape: Tape, w: Tensor, mode: 0 | 1): Tensor {
+  const key = `conv2d.layout${mode}`;
+  const cached = w.derived.get(key);
+  if (cached) return cached;
+  if (w.requiresGrad) throw new Error(`conv2d: the blocked kernels need frozen weights; ${w} requires grad (use variant 'naive')`);
+  const [OC, C, KH, KW] = w.shape;
+  const padded = roundUp(mode === 0 ? OC : C, CONV_CHANNEL_BLOCK);
+  const count = (mode === 0 ? C : OC) * KH * KW * padded;
+  const gpu = tape.gpu;
+  const buf = gpu.createBuffer(`${w.label} layout ${mode === 0 ? '[C][KH][KW][OCpad]' : '[KH][KW][OC][Cpad]'}`, count * 4);
+  const t = new Tensor([count], buf, buf.label);
+  gpu.enqueueSetup(gpu.dispatch(conv2dWeightLayout(), buf.label, { weight: w.buffer, weightT: buf },
+    { OC, C, KH, KW, padded, count, mode, pad0: 0 }, grid1d(count)));
+  w.derived.set(key, t);
+  return t;
+}
+
+export function conv2d(tape: Tape, x: Tensor, weight: Tensor, bias: Tensor | null, p: Conv2dParams = {}): Tensor {
+  const label = p.label ?? 'conv2d';
+  assertRank(label, x, 4);
+  assertRank(label, weight, 4);
+  const g = conv2dGeometry(x.shape, weight.shape, p, label);
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== g.OC)) throw new Error(`${label}: bias ${bias} does not match ${g.OC} output channels`);
+  const variant = p.variant ?? (weight.requiresGrad ? 'naive' : 'blocked');
+  const gpu = tape.gpu;
+  const y = tape.tensor([g.N, g.OC, g.OH, g.OW], label, x.requiresGrad || weight.requiresGrad || !!bias?.requiresGrad);
+  const what = `${label} forward x${shapeStr(x.shape)} w${shapeStr(weight.shape)} s${g.SH},${g.SW} p${g.PH},${g.PW}`;
+  const biasBuf = bias?.buffer ?? weight.buffer;
+  const hasBias = bias ? 1 : 0;
+  if (variant === 'naive') {
+    const count = y.size;
+    tape.push(gpu.dispatch(conv2dForwardNaive(), what, { x: x.buffer, weight: weight.buffer, bias: biasBuf, y: y.buffer },
+      uniforms(g, { count, hasBias }), grid1d(count)));
+  } else {
+    const wt = weightLayout(tape, weight, 0);
+    const blocksW = Math.ceil(g.OW / CONV_PIXEL_BLOCK);
+    const blocksC = Math.ceil(g.OC / CONV_CHANNEL_BLOCK);
+    const count = g.N * blocksC * g.OH * blocksW;
+    tape.push(gpu.dispatch(conv2dForwardBlocked(), what, { x: x.buffer, weightT: wt.buffer, bias: biasBuf, y: y.buffer },
+      uniforms(g, { count, blocksW, blocksC, hasBias, Cpad: roundUp(g.OC, CONV_CHANNEL_BLOCK) }), grid1d(count)));
+  }
+  tape.record({
+    name: label, inputs: bias ? [x, weight, bias] : [x, weight], output: y,
+    backward: (t) => {
+      const gy = y.grad!;
+      if (x.requiresGrad) conv2dBackwardInput(t, gy, weight, x, g, variant, label);
+      if (weight.requiresGrad) {
+        const gw = t.gradOf(weight);
+        t.push(t.gpu.dispatch(conv2dBackwardWeight(), `${label} backward weight ${shapeStr(weight.shape)}`,
+          { x: x.buffer, gradOutput: gy.buffer, gradWeight: gw.tensor.buffer },
+          uniforms(g, { count: weight.size, accumulate: gw.accumulate }), grid1d(weight.size)));
+      }
+      if (bias?.requiresGrad) {
+        const gb = t.gradOf(bias);
+        t.push(t.gpu.dispatch(channelGradientSum(), `${label} backward bias ${shapeStr(bias.shape)}`,
+          { gradOutput: gy.buffer, x: gy.buffer, mean: gy.buffer, variance: gy.buffer, out: gb.tensor.buffer },
+          { count: 0, C: g.OC, HW: g.OH * g.OW, accumulate: gb.accumulate, eps: 0, N: g.N, mode: 0, pad0: 0 }, [g.OC, 1, 1]));
+      }
+    },
+  });
+  return y;
+}
+
+function conv2dBackwardInput(tape: Tape, gy: Tensor, weight: Tensor, x: Tensor, g: Conv2dGeometry, variant: 'blocked' | 'naive', label: string): void {
+  const gx = tape.gradOf(x);
+  const what = `${label} backward input gy${shapeStr(gy.shape)} w${shapeStr(weight.shape)} s${g.SH},${g.SW} p${g.PH},${g.PW}`;
+  const gpu = tape.gpu;
+  if (variant === 'naive') {
+    const count = x.size;
+    tape.push(gpu.dispatch(conv2dBackwardInputNaive(), what, { gradOutput: gy.buffer, weight: weight.buffer, gradInput: gx.tensor.buffer },
+      uniforms(g, { count, accumulate: gx.accumulate }), grid1d(count)));
+    return;
+  }
+  const wt = weightLayout(tape, weight, 1);
+  const perPhase = Math.ceil(Math.ceil(g.W / g.SW) / CONV_PIXEL_BLOCK);
+  const blocksW = g.SW * perPhase;
+  const blocksC = Math.ceil(g.C / CONV_CHANNEL_BLOCK);
+  const count = g.N * blocksC * g.H * blocksW;
+  tape.push(gpu.dispatch(conv2dBackwardInputBlocked(), what, { gradOutput: gy.buffer, weightT: wt.buffer, gradInput: gx.tensor.buffer },
+    uniforms(g, { count, blocksW, blocksC, accumulate: gx.accumulate, Cpad: roundUp(g.C, CONV_CHANNEL_BLOCK) }), grid1d(count)));
+}

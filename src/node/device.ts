@@ -1,0 +1,52 @@
+// Node side: a GPUDevice through Dawn (npm `webgpu`). Refuses Dawn's null backend, which
+// accepts work and computes nothing.
+import { create, globals } from 'webgpu';
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Gpu, type AdapterDescription } from '../engine/gpu.ts';
+
+let dawn: GPU | null = null;
+
+const INSTALL_HINT = 'no WebGPU adapter found: on Debian 12 without a GPU install Mesa\'s lavapipe from bookworm-backports (run `bash scripts/setup-webgpu.sh`, see README); a real GPU needs its Vulkan driver';
+
+export async function createNodeGpu(): Promise<Gpu> {
+  // Mesa warns on every start when XDG_RUNTIME_DIR is unset.
+  if (!process.env.XDG_RUNTIME_DIR) {
+    const dir = join(tmpdir(), `xdg-runtime-${process.getuid?.() ?? 'user'}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    process.env.XDG_RUNTIME_DIR = dir;
+  }
+  Object.assign(globalThis, globals);
+  dawn ??= create([]);
+  const adapter = await dawn.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error(INSTALL_HINT);
+  const info = adapter.info;
+  const desc: AdapterDescription = {
+    vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description,
+    backend: (info as unknown as { backend?: string }).backend ?? 'vulkan',
+  };
+  if (/null/i.test(`${info.vendor} ${info.device} ${info.description}`) || (info as unknown as { backendType?: string }).backendType === 'null') {
+    throw new Error(`${INSTALL_HINT} (only Dawn's null backend is available, which computes nothing)`);
+  }
+  const limits = adapter.limits;
+  const device = await adapter.requestDevice({
+    label: 'preimage',
+    requiredLimits: {
+      maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+      maxBufferSize: limits.maxBufferSize,
+      maxStorageBuffersPerShaderStage: Math.min(limits.maxStorageBuffersPerShaderStage, 10),
+      maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
+    },
+  });
+  device.addEventListener('uncapturederror', (e) => {
+    // Errors outside our scopes still get printed with their labels rather than lost.
+    console.error(`WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`);
+  });
+  return new Gpu(device, desc);
+}
+
+export function describeAdapter(gpu: Gpu): string {
+  const a = gpu.adapter;
+  return [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ');
+}

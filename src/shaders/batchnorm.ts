@@ -1,0 +1,82 @@
+// Inference-mode batch normalisation over NCHW with running statistics:
+//   y = (x − mean[c]) / sqrt(var[c] + eps) · gamma[c] + beta[c]
+import type { KernelSource } from '../engine/kernel.ts';
+import { WORKGROUP_1D, elementwiseMain, storeMaybeAccumulate } from './common.ts';
+
+const BN_UNIFORMS = `struct U { count: u32, C: u32, HW: u32, accumulate: u32, eps: f32, N: u32, mode: u32, pad0: u32 }
+@group(0) @binding(0) var<uniform> u: U;`;
+
+export function batchNorm2dForward(): KernelSource {
+  return {
+    name: 'batchnorm2d.forward',
+    key: 'batchnorm2d.forward',
+    code: `${BN_UNIFORMS}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> gamma: array<f32>;
+@group(0) @binding(3) var<storage, read> beta: array<f32>;
+@group(0) @binding(4) var<storage, read> mean: array<f32>;
+@group(0) @binding(5) var<storage, read> variance: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y: array<f32>;
+${elementwiseMain('u.count')}
+  let c = (i / u.HW) % u.C;
+  y[i] = (x[i] - mean[c]) / sqrt(variance[c] + u.eps) * gamma[c] + beta[c];
+}`,
+  };
+}
+
+export function batchNorm2dBackwardInput(): KernelSource {
+  return {
+    name: 'batchnorm2d.backward_input',
+    key: 'batchnorm2d.backward_input',
+    code: `${BN_UNIFORMS}
+@group(0) @binding(1) var<storage, read> gradOutput: array<f32>;
+@group(0) @binding(2) var<storage, read> gamma: array<f32>;
+@group(0) @binding(3) var<storage, read> variance: array<f32>;
+@group(0) @binding(4) var<storage, read_write> gradInput: array<f32>;
+${elementwiseMain('u.count')}
+  let c = (i / u.HW) % u.C;
+  let g = gradOutput[i] * gamma[c] / sqrt(variance[c] + u.eps);
+  ${storeMaybeAccumulate('gradInput[i]', 'g')}
+}`,
+  };
+}
+
+/**
+ * Per-channel sums over batch and pixels, one workgroup per channel, fixed reduction order:
+ * mode 0: Σ gy (bias / beta gradient); mode 1: Σ gy·(x − mean)/sqrt(var + eps) (gamma gradient).
+ */
+export function channelGradientSum(): KernelSource {
+  return {
+    name: 'batchnorm2d.channel_sum',
+    key: 'batchnorm2d.channel_sum',
+    code: `${BN_UNIFORMS}
+@group(0) @binding(1) var<storage, read> gradOutput: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> mean: array<f32>;
+@group(0) @binding(4) var<storage, read> variance: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+var<workgroup> partial: array<f32, ${WORKGROUP_1D}>;
+@compute @workgroup_size(${WORKGROUP_1D})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let c = wg.x;
+  let perChannel = u.N * u.HW;
+  var acc = 0.0;
+  var invStd = 0.0;
+  var m = 0.0;
+  if (u.mode == 1u) { invStd = 1.0 / sqrt(variance[c] + u.eps); m = mean[c]; }
+  for (var k = lid; k < perChannel; k += ${WORKGROUP_1D}u) {
+    let idx = ((k / u.HW) * u.C + c) * u.HW + k % u.HW;
+    var v = gradOutput[idx];
+    if (u.mode == 1u) { v = v * (x[idx] - m) * invStd; }
+    acc += v;
+  }
+  partial[lid] = acc;
+  workgroupBarrier();
+  for (var s = ${WORKGROUP_1D / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) { partial[lid] += partial[lid + s]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { ${storeMaybeAccumulate('out[c]', 'partial[0]')} }
+}`,
+  };
+}
