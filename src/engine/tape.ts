@@ -90,10 +90,13 @@ export class Tape {
   /** The gradient buffer of `t` for the next contribution, allocating it on first use. */
   gradOf(t: Tensor): GradTarget {
     if (!t.requiresGrad) throw new Error(`gradient requested for ${t}, which does not require grad`);
-    if (!t.grad) t.grad = this.tensor(t.shape, `grad ${t.label}`);
-    const accumulate = this.gradStarted.has(t) ? 1 : 0;
-    this.gradStarted.add(t);
-    return { tensor: t.grad, accumulate };
+    // A gradient buffer belongs to the tape that first wrote it (a grad left by an earlier tape is replaced).
+    if (!this.gradStarted.has(t)) {
+      t.grad = this.tensor(t.shape, `grad ${t.label}`);
+      this.gradStarted.add(t);
+      return { tensor: t.grad, accumulate: 0 };
+    }
+    return { tensor: t.grad!, accumulate: 1 };
   }
 
   hasGrad(t: Tensor): boolean {
@@ -133,6 +136,7 @@ export class Tape {
     this.disposed = true;
     for (const b of this.owned) this.gpu.release(b);
     this.owned.length = 0;
+    for (const t of this.gradStarted) t.grad = null;
   }
 
   private assertOpen(): void {

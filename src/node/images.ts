@@ -23,8 +23,10 @@ type Format = 'png' | 'jpeg' | { unsupported: string } | null;
 function sniff(b: Uint8Array): Format {
   const at = (i: number, ...v: number[]) => v.every((x, j) => b[i + j] === x);
   const ascii = (i: number, s: string) => at(i, ...Array.from(s, (ch) => ch.charCodeAt(0)));
-  if (at(0, 0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return 'png';
-  if (at(0, 0xff, 0xd8, 0xff)) return 'jpeg';
+  // a file cut inside the signature still counts as that format (then fails as truncated)
+  const sig = (...v: number[]) => at(0, ...v.slice(0, Math.min(v.length, b.length)));
+  if (sig(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return 'png';
+  if (sig(0xff, 0xd8, 0xff)) return 'jpeg';
   if (ascii(0, 'GIF87a') || ascii(0, 'GIF89a')) return { unsupported: 'GIF' };
   if (ascii(0, 'BM')) return { unsupported: 'BMP' };
   if (ascii(0, 'RIFF') && ascii(8, 'WEBP')) return { unsupported: 'WebP' };
@@ -69,7 +71,7 @@ export function decodeImage(bytes: Uint8Array, name: string, opts: ReadImageOpti
   if (bytes.length === 0) throw fail(name, 'empty file (expected PNG or JPEG)');
   const fmt = sniff(bytes);
   if (fmt === null) throw fail(name, 'not an image (expected PNG or JPEG)');
-  if (typeof fmt === 'object') throw fail(name, `unsupported format ${fmt.unsupported} (expected PNG or JPEG)`);
+  if (typeof fmt === 'object') throw fail(name, `unsupported format (expected PNG or JPEG): found ${fmt.unsupported}`);
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const maxMP = opts.maxResolutionInMP ?? 100;
   return fmt === 'png' ? decodePng(buf, name, maxMP) : decodeJpeg(buf, name, maxMP, opts.maxMemoryUsageInMB ?? 1024);
