@@ -43,6 +43,9 @@ export function grid1d(count: number, workgroupSize = WORKGROUP_1D, maxPerDim = 
   return [Math.ceil(groups / y), y, 1];
 }
 
+/** Dawn's messages span lines ("While calling …"); keep errors to one line. */
+const oneLine = (m: string) => m.trim().replace(/\s*\n\s*(- )?/g, '; ');
+
 export class Gpu {
   readonly device: GPUDevice;
   readonly adapter: AdapterDescription;
@@ -206,8 +209,8 @@ export class Gpu {
     d.queue.submit(buffers);
     const [val, oom] = [await d.popErrorScope(), await d.popErrorScope()];
     await d.queue.onSubmittedWorkDone();
-    if (val) throw new Error(`GPU validation error while running ${what}: ${val.message}`);
-    if (oom) throw new Error(`GPU out of memory while running ${what}: ${oom.message}`);
+    if (val) throw new Error(`GPU validation error while running ${what}: ${oneLine(val.message)}`);
+    if (oom) throw new Error(`GPU out of memory while running ${what}: ${oneLine(oom.message)}`);
     this.assertAlive(`finishing ${what}`);
   }
 

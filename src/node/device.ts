@@ -10,7 +10,10 @@ let dawn: GPU | null = null;
 
 const INSTALL_HINT = 'no WebGPU adapter found: on Debian 12 without a GPU install Mesa\'s lavapipe from bookworm-backports (run `bash scripts/setup-webgpu.sh`, see README); a real GPU needs its Vulkan driver';
 
-export async function createNodeGpu(): Promise<Gpu> {
+/** Options for tests: a GPU object to use instead of Dawn's (e.g. one that has no adapter). */
+export interface NodeGpuOptions { gpu?: GPU }
+
+export async function createNodeGpu(opts: NodeGpuOptions = {}): Promise<Gpu> {
   // Mesa warns on every start when XDG_RUNTIME_DIR is unset.
   if (!process.env.XDG_RUNTIME_DIR) {
     const dir = join(tmpdir(), `xdg-runtime-${process.getuid?.() ?? 'user'}`);
@@ -18,8 +21,9 @@ export async function createNodeGpu(): Promise<Gpu> {
     process.env.XDG_RUNTIME_DIR = dir;
   }
   Object.assign(globalThis, globals);
-  dawn ??= create([]);
-  const adapter = await dawn.requestAdapter({ powerPreference: 'high-performance' });
+  let gpu = opts.gpu;
+  if (!gpu) gpu = dawn ??= create([]);
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new Error(INSTALL_HINT);
   const info = adapter.info;
   const desc: AdapterDescription = {
