@@ -113,7 +113,7 @@ describe('sgd kernel', () => {
       const n = 37;
       const x0 = randn(r, n);
       const x = persistent(gpu, [1, 1, 1, n], x0, 'x', true);
-      const settings: SgdSettings = { schedule: [{ until: 3, lr: 0.2 }, { until: 6, lr: 0.02 }], momentum: 0.9, style, rho: 0.9, epsilon: 1e-8 };
+      const settings: SgdSettings = { schedule: [{ until: 3, lr: 0.2 }, { until: 6, lr: 0.02 }], momentum: 0.9, style, rho: 0.9 };
       const state = new SgdState(new Tape(gpu), x, settings);
       // Objective ½·Σx² (alpha_norm α=2, weight ½): gradient = x.
       for (let k = 0; k < 6; k++) {
@@ -131,7 +131,7 @@ describe('sgd kernel', () => {
           const g = xr[i];
           if (style === 'pytorch') { v[i] = 0.9 * v[i] + g; xr[i] -= lr * v[i]; }
           else if (style === 'goggle') { if (t > 0 && state.lrAt(t - 1) !== lr) v[i] = 0; v[i] = 0.9 * v[i] - lr * g; xr[i] += v[i]; }
-          else { G[i] = 0.9 * G[i] + g * g; v[i] = 0.9 * v[i] - (lr * g) / (Math.sqrt(G[i]) + 1e-8); xr[i] += v[i]; }
+          else { if (t > 0 && state.lrAt(t - 1) !== lr) v[i] = 0; G[i] = 0.9 * G[i] + g * g; v[i] = 0.9 * v[i] - g / (1 / lr + Math.sqrt(G[i])); xr[i] += v[i]; }
         }
       }
       let err = 0, den = 0;

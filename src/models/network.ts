@@ -12,6 +12,7 @@ import { type LayerOps, runTo } from './architecture.ts';
 import { architecture, expectedParameters, resolveTap, type ModelName } from './taps.ts';
 import { checkStateDict } from './weights/check.ts';
 import type { StateDict } from './weights/types.ts';
+import { mulberry32 } from '../engine/random.ts';
 
 export type WeightsKind = 'pretrained' | 'random' | 'file';
 
@@ -93,25 +94,13 @@ export function forwardTo(tape: Tape, model: LoadedModel, x: Tensor, tap: string
   return runTo(architecture(model.name), ops, x, tap);
 }
 
-/** Mulberry32 stream for seeded weight initialisation. */
-function stream(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Seeded, deterministic random weights (He-uniform convs and linears, zero biases, identity
  * batch norms): for tests and offline demos. Anything made with them says "random weights".
  */
 export function randomStateDict(name: string, seed = 0): StateDict {
   const sd: StateDict = new Map();
-  const next = stream(seed ^ 0x9e3779b9);
+  const next = mulberry32(seed ^ 0x9e3779b9);
   for (const [key, shape] of expectedParameters(name)) {
     if (key.endsWith('num_batches_tracked')) continue;
     const n = shape.reduce((a, b) => a * b, 1);

@@ -15,8 +15,13 @@ export function architecture(name: string): Architecture {
   return a;
 }
 
-export interface TapInfo { name: string; op: string; shape: number[] }
-type Shape = number[];
+export interface TapInfo {
+  name: string; op: string; shape: number[];
+  /** Cumulative stride of the tap w.r.t. the input (its receptive-field step, in input pixels). */
+  stride: number;
+}
+/** A shape-level value: the tensor shape and its cumulative stride. */
+interface Shape { s: number[]; stride: number }
 
 /** Runs the architecture on shapes, collecting taps and parameter shapes. */
 function shapeOps(taps: TapInfo[], params: Map<string, number[]>): LayerOps<Shape> {
@@ -24,8 +29,8 @@ function shapeOps(taps: TapInfo[], params: Map<string, number[]>): LayerOps<Shap
     conv(name, x, s) {
       params.set(`${name}.weight`, [s.out, s.in, s.kernel, s.kernel]);
       if (s.bias) params.set(`${name}.bias`, [s.out]);
-      const g = conv2dGeometry(x, [s.out, s.in, s.kernel, s.kernel], { stride: s.stride, padding: s.padding }, name);
-      return [g.N, g.OC, g.OH, g.OW];
+      const g = conv2dGeometry(x.s, [s.out, s.in, s.kernel, s.kernel], { stride: s.stride, padding: s.padding }, name);
+      return { s: [g.N, g.OC, g.OH, g.OW], stride: x.stride * (s.stride ?? 1) };
     },
     batchNorm(name, x, c) {
       for (const k of ['weight', 'bias', 'running_mean', 'running_var']) params.set(`${name}.${k}`, [c]);
@@ -34,37 +39,38 @@ function shapeOps(taps: TapInfo[], params: Map<string, number[]>): LayerOps<Shap
     },
     relu: (_n, x) => x,
     maxPool(name, x, p) {
-      const [N, C, H, W] = x;
+      const [N, C, H, W] = x.s;
       const OH = poolOutputSize(H, p.kernel, p.stride, p.padding ?? 0, !!p.ceilMode);
       const OW = poolOutputSize(W, p.kernel, p.stride, p.padding ?? 0, !!p.ceilMode);
       if (OH < 1 || OW < 1) throw new Error(`${name}: input ${H}×${W} is too small for a ${p.kernel}×${p.kernel} window`);
-      return [N, C, OH, OW];
+      return { s: [N, C, OH, OW], stride: x.stride * p.stride };
     },
-    adaptiveAvgPool: (_n, x, s) => [x[0], x[1], s, s],
+    // Global pooling and linear layers see the whole image: their stride is the input size.
+    adaptiveAvgPool: (_n, x, s) => ({ s: [x.s[0], x.s[1], s, s], stride: x.stride * Math.max(1, Math.round(x.s[2] / s)) }),
     linear(name, x, i, o) {
-      if (x[1] !== i) throw new Error(`${name}: expects ${i} input features, got ${x[1]}`);
+      if (x.s[1] !== i) throw new Error(`${name}: expects ${i} input features, got ${x.s[1]}`);
       params.set(`${name}.weight`, [o, i]);
       params.set(`${name}.bias`, [o]);
-      return [x[0], o];
+      return { s: [x.s[0], o], stride: x.stride };
     },
     add: (_n, a) => a,
-    flatten: (_n, x) => [x[0], x.slice(1).reduce((p, d) => p * d, 1)],
+    flatten: (_n, x) => ({ s: [x.s[0], x.s.slice(1).reduce((p, d) => p * d, 1)], stride: x.stride }),
     dropout: (_n, x) => x,
-    tap: (name, op, x) => { taps.push({ name, op, shape: [...x] }); },
+    tap: (name, op, x) => { taps.push({ name, op, shape: [...x.s], stride: x.stride }); },
   };
 }
 
 /** Every tap with its op and output shape for an input [N, 3, H, W]. */
 export function listTaps(model: string, inputShape: number[] = [1, 3, 224, 224]): TapInfo[] {
   const taps: TapInfo[] = [];
-  runTo(architecture(model), shapeOps(taps, new Map()), inputShape, null);
+  runTo(architecture(model), shapeOps(taps, new Map()), { s: inputShape, stride: 1 }, null);
   return taps;
 }
 
 /** state_dict keys and shapes the model expects (num_batches_tracked included; callers treat it as optional). */
 export function expectedParameters(model: string): Map<string, number[]> {
   const params = new Map<string, number[]>();
-  runTo(architecture(model), shapeOps([], params), [1, 3, 224, 224], null);
+  runTo(architecture(model), shapeOps([], params), { s: [1, 3, 224, 224], stride: 1 }, null);
   return params;
 }
 

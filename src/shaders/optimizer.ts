@@ -8,13 +8,14 @@ import { elementwiseMain } from './common.ts';
  * Momentum flavours:
  *  0 'pytorch'   v = μ·v + g;            x −= lr·v       (torch.optim.SGD)
  *  1 'goggle'    v = μ·v − lr·g; x += v; v reset to 0 whenever lr changes (deep-goggle, 2015)
- *  2 'adagrad'   G = ρ·G + g²; v = μ·v − lr·g/(sqrt(G)+ε); x += v (nnpreimage, 2016)
+ *  2 'adagrad'   G = ρ·G + g²; v = μ·v − g/(1/lr + sqrt(G)); x += v; v reset when lr changes
+ *                (nnpreimage, 2016; G is not reset)
  */
 export function sgdMomentumUpdate(): KernelSource {
   return {
     name: 'optimizer.sgd_momentum',
     key: 'optimizer.sgd_momentum',
-    code: `struct U { count: u32, style: u32, segments: u32, pad0: u32, momentum: f32, rho: f32, epsilon: f32, pad1: f32 }
+    code: `struct U { count: u32, style: u32, segments: u32, pad0: u32, momentum: f32, rho: f32, pad1: f32, pad2: f32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read_write> x: array<f32>;
@@ -42,9 +43,10 @@ ${elementwiseMain('u.count')}
     v = u.momentum * v - lr * g;
     x[i] = x[i] + v;
   } else {
+    if (t > 0u && lrAt(t - 1u) != lr) { v = 0.0; }
     let G = u.rho * sqAccum[i] + g * g;
     sqAccum[i] = G;
-    v = u.momentum * v - lr * g / (sqrt(G) + u.epsilon);
+    v = u.momentum * v - g / (1.0 / lr + sqrt(G));
     x[i] = x[i] + v;
   }
   velocity[i] = v;

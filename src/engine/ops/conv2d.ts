@@ -7,15 +7,23 @@ import {
   CONV_CHANNEL_BLOCK, CONV_PIXEL_BLOCK, conv2dBackwardInputBlocked, conv2dBackwardInputNaive,
   conv2dBackwardWeight, conv2dForwardBlocked, conv2dForwardNaive, conv2dWeightLayout,
 } from '../../shaders/conv2d.ts';
+import { CONV_TILED_WORKGROUP, type ConvTile, conv2dBackwardInputTiled, conv2dForwardTiled } from '../../shaders/conv2d-tiled.ts';
 import { channelGradientSum } from '../../shaders/batchnorm.ts';
 
 export interface Conv2dParams {
   stride?: number | [number, number];
   padding?: number | [number, number];
-  /** Kernel variant; 'naive' is the one-output-per-thread oracle. */
-  variant?: 'blocked' | 'naive';
+  /**
+   * Kernel variant; 'naive' is the one-output-per-thread oracle, 'blocked' the 8×4 per-thread
+   * tile, 'tiled' the workgroup-uniform-weight kernels (the default for frozen weights).
+   */
+  variant?: Conv2dVariant;
+  /** Tile of the 'tiled' variant (default: chosen from the shape). */
+  tile?: ConvTile;
   label?: string;
 }
+
+export type Conv2dVariant = 'tiled' | 'blocked' | 'naive';
 
 export interface Conv2dGeometry {
   N: number; C: number; H: number; W: number;
@@ -48,19 +56,31 @@ function uniforms(g: Conv2dGeometry, extra: { count: number; blocksW?: number; b
   };
 }
 
+function tiledUniforms(g: Conv2dGeometry, e: { pixels: number; gridW: number; vecPerTap: number; hasBias: number; accumulate: number; phases: number }) {
+  return {
+    C: g.C, H: g.H, W: g.W, OC: g.OC, OH: g.OH, OW: g.OW, KH: g.KH, KW: g.KW, SH: g.SH, SW: g.SW, PH: g.PH, PW: g.PW,
+    ...e, pad0: 0, pad1: 0,
+  };
+}
+
+/** Tile of the 'tiled' variant for a layer (bench/ops.ts measured the choices). */
+export function defaultTile(_g: Conv2dGeometry): ConvTile {
+  return { cb: 8, pb: 4 };
+}
+
 const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
 
 /**
  * The weight in a blocked kernel's layout, made once per weight tensor (weights are frozen
  * during inversion) and queued to run before the next submit.
  */
-function weightLayout(tape: Tape, w: Tensor, mode: 0 | 1): Tensor {
-  const key = `conv2d.layout${mode}`;
+function weightLayout(tape: Tape, w: Tensor, mode: 0 | 1, block = CONV_CHANNEL_BLOCK): Tensor {
+  const key = `conv2d.layout${mode}.pad${block}`;
   const cached = w.derived.get(key);
   if (cached) return cached;
   if (w.requiresGrad) throw new Error(`conv2d: the blocked kernels need frozen weights; ${w} requires grad (use variant 'naive')`);
   const [OC, C, KH, KW] = w.shape;
-  const padded = roundUp(mode === 0 ? OC : C, CONV_CHANNEL_BLOCK);
+  const padded = roundUp(mode === 0 ? OC : C, block);
   const count = (mode === 0 ? C : OC) * KH * KW * padded;
   const gpu = tape.gpu;
   const buf = gpu.createBuffer(`${w.label} layout ${mode === 0 ? '[C][KH][KW][OCpad]' : '[KH][KW][OC][Cpad]'}`, count * 4);
@@ -83,7 +103,14 @@ export function conv2d(tape: Tape, x: Tensor, weight: Tensor, bias: Tensor | nul
   const what = `${label} forward x${shapeStr(x.shape)} w${shapeStr(weight.shape)} s${g.SH},${g.SW} p${g.PH},${g.PW}`;
   const biasBuf = bias?.buffer ?? weight.buffer;
   const hasBias = bias ? 1 : 0;
-  if (variant === 'naive') {
+  const tile = p.tile ?? defaultTile(g);
+  if (variant === 'tiled') {
+    const wt = weightLayout(tape, weight, 0, tile.cb);
+    const pixels = g.OH * g.OW;
+    tape.push(gpu.dispatch(conv2dForwardTiled(tile), what, { x: x.buffer, weightT: wt.buffer, bias: biasBuf, y: y.buffer },
+      tiledUniforms(g, { pixels, gridW: 0, vecPerTap: roundUp(g.OC, tile.cb) / 4, hasBias, accumulate: 0, phases: 1 }),
+      [Math.ceil(pixels / (CONV_TILED_WORKGROUP * tile.pb)), Math.ceil(g.OC / tile.cb), g.N]));
+  } else if (variant === 'naive') {
     const count = y.size;
     tape.push(gpu.dispatch(conv2dForwardNaive(), what, { x: x.buffer, weight: weight.buffer, bias: biasBuf, y: y.buffer },
       uniforms(g, { count, hasBias }), grid1d(count)));
@@ -99,7 +126,7 @@ export function conv2d(tape: Tape, x: Tensor, weight: Tensor, bias: Tensor | nul
     name: label, inputs: bias ? [x, weight, bias] : [x, weight], output: y,
     backward: (t) => {
       const gy = y.grad!;
-      if (x.requiresGrad) conv2dBackwardInput(t, gy, weight, x, g, variant, label);
+      if (x.requiresGrad) conv2dBackwardInput(t, gy, weight, x, g, variant, tile, label);
       if (weight.requiresGrad) {
         const gw = t.gradOf(weight);
         t.push(t.gpu.dispatch(conv2dBackwardWeight(), `${label} backward weight ${shapeStr(weight.shape)}`,
@@ -117,10 +144,20 @@ export function conv2d(tape: Tape, x: Tensor, weight: Tensor, bias: Tensor | nul
   return y;
 }
 
-function conv2dBackwardInput(tape: Tape, gy: Tensor, weight: Tensor, x: Tensor, g: Conv2dGeometry, variant: 'blocked' | 'naive', label: string): void {
+function conv2dBackwardInput(tape: Tape, gy: Tensor, weight: Tensor, x: Tensor, g: Conv2dGeometry, variant: Conv2dVariant, tile: ConvTile, label: string): void {
   const gx = tape.gradOf(x);
   const what = `${label} backward input gy${shapeStr(gy.shape)} w${shapeStr(weight.shape)} s${g.SH},${g.SW} p${g.PH},${g.PW}`;
   const gpu = tape.gpu;
+  if (variant === 'tiled') {
+    const wt = weightLayout(tape, weight, 1, tile.cb);
+    const gridW = Math.ceil(g.W / g.SW);
+    const pixels = Math.ceil(g.H / g.SH) * gridW;
+    const phases = g.SH * g.SW;
+    tape.push(gpu.dispatch(conv2dBackwardInputTiled(tile), what, { gradOutput: gy.buffer, weightT: wt.buffer, gradInput: gx.tensor.buffer },
+      tiledUniforms(g, { pixels, gridW, vecPerTap: roundUp(g.C, tile.cb) / 4, hasBias: 0, accumulate: gx.accumulate, phases }),
+      [Math.ceil(pixels / (CONV_TILED_WORKGROUP * tile.pb)), Math.ceil(g.C / tile.cb), g.N * phases]));
+    return;
+  }
   if (variant === 'naive') {
     const count = x.size;
     tape.push(gpu.dispatch(conv2dBackwardInputNaive(), what, { gradOutput: gy.buffer, weight: weight.buffer, gradInput: gx.tensor.buffer },

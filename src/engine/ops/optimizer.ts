@@ -12,9 +12,8 @@ export interface SgdSettings {
   schedule: { until: number; lr: number }[];
   momentum: number;
   style?: MomentumStyle;
-  /** AdaGrad decay of the squared-gradient accumulator and its epsilon (style 'adagrad'). */
+  /** Decay of the squared-gradient accumulator (style 'adagrad'; nnpreimage uses the momentum, 0.9). */
   rho?: number;
-  epsilon?: number;
 }
 
 /** Persistent optimizer state for one parameter tensor; lives as long as the plan that uses it. */
@@ -64,6 +63,6 @@ export function sgdStep(tape: Tape, x: Tensor, state: SgdState): void {
   tape.push(tape.gpu.dispatch(sgdMomentumUpdate(), `sgd update ${x}`,
     { grad: x.grad.buffer, x: x.buffer, velocity: state.velocity, sqAccum: state.sqAccum, step: state.step, schedule: state.schedule },
     { count: x.size, style: STYLE_CODE[s.style ?? 'pytorch'], segments: s.schedule.length, pad0: 0, momentum: s.momentum,
-      rho: s.rho ?? 0.9, epsilon: s.epsilon ?? 1e-8, pad1: 0 }, grid1d(x.size)));
+      rho: s.rho ?? 0.9, pad1: 0, pad2: 0 }, grid1d(x.size)));
   tape.push(tape.gpu.dispatch(advanceStep(), 'sgd advance step', { step: state.step }, {}, [1, 1, 1]));
 }

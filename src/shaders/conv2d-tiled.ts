@@ -1,0 +1,183 @@
+// conv2d kernels shaped for llvmpipe's SIMD execution (FACTS.md, "How fast lavapipe is").
+// llvmpipe runs a workgroup as 8-lane SIMD over consecutive invocations; a storage load
+// whose address is the same for every lane (it depends only on uniforms, loop counters and
+// workgroup_id) is one scalar load and a broadcast, every other load is a per-lane gather.
+// So the channel block (weights) rides on workgroup_id.y and is uniform, neighbouring lanes
+// take neighbouring output pixels (their gathers hit the same cache lines), and each lane
+// keeps a channels × pixels tile of accumulators: `cb` weights (cb/4 vec4 loads, broadcast)
+// and `pb` gathered pixels feed cb·pb FMAs. The tile loops are unrolled in the generated text.
+import type { KernelSource } from '../engine/kernel.ts';
+
+/** Invocations per workgroup of the tiled conv kernels. */
+export const CONV_TILED_WORKGROUP = 64;
+
+export interface ConvTile {
+  /** Channels per workgroup (output channels forward, input channels for the input gradient); a multiple of 4. */
+  cb: number;
+  /** Pixels per invocation, strided by the workgroup size. */
+  pb: number;
+}
+
+const TILED_UNIFORMS = `struct U {
+  C: u32, H: u32, W: u32, OC: u32,
+  OH: u32, OW: u32, KH: u32, KW: u32,
+  SH: u32, SW: u32, PH: u32, PW: u32,
+  pixels: u32, gridW: u32, vecPerTap: u32, hasBias: u32,
+  accumulate: u32, phases: u32, pad0: u32, pad1: u32,
+}
+@group(0) @binding(0) var<uniform> u: U;`;
+
+const range = (n: number) => Array.from({ length: n }, (_, k) => k);
+
+function checkTile(t: ConvTile): void {
+  if (t.cb % 4 !== 0 || t.cb < 4 || t.pb < 1) throw new Error(`conv2d tiled: tile ${t.cb}×${t.pb} needs a channel block that is a positive multiple of 4 and at least one pixel`);
+}
+
+/** FMAs of one tap: weights w0..w{cb/4-1} (vec4) times pixel values v0..v{pb-1}. */
+function tileFma(t: ConvTile, wExpr: (j: number) => string): string {
+  const nv = t.cb / 4;
+  const lines = range(nv).map((j) => `let w${j} = ${wExpr(j)};`);
+  for (const k of range(t.pb)) for (const j of range(nv)) lines.push(`a${k}_${j} += w${j} * v${k};`);
+  return lines.join('\n        ');
+}
+
+/**
+ * Forward. Dispatch [ceil(OH·OW / (64·pb)), ceil(OC / cb), N]. Weight layout [C][KH][KW][OCpad]
+ * with OCpad = OC rounded up to cb (vecPerTap = OCpad / 4).
+ */
+export function conv2dForwardTiled(t: ConvTile): KernelSource {
+  checkTile(t);
+  const WG = CONV_TILED_WORKGROUP;
+  const nv = t.cb / 4;
+  const px = range(t.pb);
+  return {
+    name: `conv2d.forward.tiled.${t.cb}x${t.pb}`,
+    key: `conv2d.forward.tiled.${t.cb}x${t.pb}.wg${WG}`,
+    code: `${TILED_UNIFORMS}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> weightT: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let bc = wg.y;
+  let n = wg.z;
+  let pBase = wg.x * ${WG * t.pb}u + lid;
+  // Out-of-range pixels get an input origin far outside, so every tap reads as padding.
+  ${px.map((k) => `let p${k} = pBase + ${k * WG}u;
+  let oh${k} = p${k} / u.OW;
+  var ih${k} = i32(oh${k} * u.SH) - i32(u.PH);
+  let iw${k} = i32((p${k} - oh${k} * u.OW) * u.SW) - i32(u.PW);
+  if (p${k} >= u.pixels) { ih${k} = -0x40000000; }`).join('\n  ')}
+  ${px.map((k) => range(nv).map((j) => `var a${k}_${j} = vec4<f32>(0.0);`).join(' ')).join('\n  ')}
+  let H = i32(u.H);
+  let W = i32(u.W);
+  let plane = i32(u.H * u.W);
+  var xc = i32(n * u.C) * plane;
+  var wi = bc * ${nv}u;
+  for (var ic = 0u; ic < u.C; ic++) {
+    for (var kh = 0; kh < i32(u.KH); kh++) {
+      ${px.map((k) => `let r${k} = ih${k} + kh;
+      let rowOk${k} = r${k} >= 0 && r${k} < H;
+      let row${k} = xc + r${k} * W + iw${k};`).join('\n      ')}
+      for (var kw = 0; kw < i32(u.KW); kw++) {
+        ${px.map((k) => `let c${k} = iw${k} + kw;
+        let v${k} = select(0.0, x[u32(row${k} + kw)], rowOk${k} && c${k} >= 0 && c${k} < W);`).join('\n        ')}
+        ${tileFma(t, (j) => `weightT[wi + ${j}u]`)}
+        wi += u.vecPerTap;
+      }
+    }
+    xc += plane;
+  }
+  ${range(nv).map((j) => range(4).map((c) => {
+    const o = j * 4 + c;
+    return `{
+    let oc = bc * ${t.cb}u + ${o}u;
+    if (oc < u.OC) {
+      var b = 0.0;
+      if (u.hasBias != 0u) { b = bias[oc]; }
+      let base = (n * u.OC + oc) * u.pixels;
+      ${px.map((k) => `if (p${k} < u.pixels) { y[base + p${k}] = a${k}_${j}.${'xyzw'[c]} + b; }`).join('\n      ')}
+    }
+  }`;
+  }).join('\n  ')).join('\n  ')}
+}`,
+  };
+}
+
+/**
+ * Input gradient. With stride S an input pixel (ih, iw) only receives taps kh ≡ (ih + PH) mod S,
+ * so each workgroup takes one phase (rh, rw) — uniform tap loops — over the sub-grid
+ * ih = rh + SH·a, iw = rw + SW·b (gridW = ceil(W / SW) columns, pixels = ceil(H / SH)·gridW).
+ * Dispatch [ceil(pixels / (64·pb)), ceil(C / cb), N·SH·SW]. Weight layout [KH][KW][OC][Cpad].
+ */
+export function conv2dBackwardInputTiled(t: ConvTile): KernelSource {
+  checkTile(t);
+  const WG = CONV_TILED_WORKGROUP;
+  const nv = t.cb / 4;
+  const px = range(t.pb);
+  return {
+    name: `conv2d.backward_input.tiled.${t.cb}x${t.pb}`,
+    key: `conv2d.backward_input.tiled.${t.cb}x${t.pb}.wg${WG}`,
+    code: `${TILED_UNIFORMS}
+@group(0) @binding(1) var<storage, read> gradOutput: array<f32>;
+@group(0) @binding(2) var<storage, read> weightT: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> gradInput: array<f32>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let bc = wg.y;
+  let n = wg.z / u.phases;
+  let phase = wg.z - n * u.phases;
+  let rh = phase / u.SW;
+  let rw = phase - rh * u.SW;
+  let qBase = wg.x * ${WG * t.pb}u + lid;
+  ${px.map((k) => `let q${k} = qBase + ${k * WG}u;
+  let ga${k} = q${k} / u.gridW;
+  let ih${k} = rh + u.SH * ga${k};
+  let iw${k} = rw + u.SW * (q${k} - ga${k} * u.gridW);
+  let inside${k} = q${k} < u.pixels && ih${k} < u.H && iw${k} < u.W;
+  var ga${k}i = i32(ga${k});
+  if (!inside${k}) { ga${k}i = -0x40000000; }
+  let gb${k}i = i32(q${k} - ga${k} * u.gridW);`).join('\n  ')}
+  ${px.map((k) => range(nv).map((j) => `var a${k}_${j} = vec4<f32>(0.0);`).join(' ')).join('\n  ')}
+  let OH = i32(u.OH);
+  let OW = i32(u.OW);
+  let gplane = u.OH * u.OW;
+  let gn = i32(n * u.OC * gplane);
+  for (var kh = (rh + u.PH) % u.SH; kh < u.KH; kh += u.SH) {
+    // Exact: rh + PH − kh is a multiple of SH.
+    let dh = (i32(rh + u.PH) - i32(kh)) / i32(u.SH);
+    ${px.map((k) => `let oh${k} = ga${k}i + dh;
+    let rowOk${k} = oh${k} >= 0 && oh${k} < OH;`).join('\n    ')}
+    for (var kw = (rw + u.PW) % u.SW; kw < u.KW; kw += u.SW) {
+      let dw = (i32(rw + u.PW) - i32(kw)) / i32(u.SW);
+      ${px.map((k) => `let ow${k} = gb${k}i + dw;
+      let ok${k} = rowOk${k} && ow${k} >= 0 && ow${k} < OW;
+      var g${k} = u32(gn + oh${k} * OW + ow${k});`).join('\n      ')}
+      if (!(${px.map((k) => `ok${k}`).join(' || ')})) { continue; }
+      var wi = (kh * u.KW + kw) * u.OC * u.vecPerTap + bc * ${nv}u;
+      for (var oc = 0u; oc < u.OC; oc++) {
+        ${px.map((k) => `let v${k} = select(0.0, gradOutput[g${k}], ok${k});`).join('\n        ')}
+        ${tileFma(t, (j) => `weightT[wi + ${j}u]`)}
+        ${px.map((k) => `g${k} += gplane;`).join(' ')}
+        wi += u.vecPerTap;
+      }
+    }
+  }
+  ${range(nv).map((j) => range(4).map((c) => {
+    const o = j * 4 + c;
+    return `{
+    let ic = bc * ${t.cb}u + ${o}u;
+    if (ic < u.C) {
+      let base = (n * u.C + ic) * u.H * u.W;
+      ${px.map((k) => `if (inside${k}) {
+        let at = base + ih${k} * u.W + iw${k};
+        let v = a${k}_${j}.${'xyzw'[c]};
+        if (u.accumulate != 0u) { gradInput[at] = gradInput[at] + v; } else { gradInput[at] = v; }
+      }`).join('\n      ')}
+    }
+  }`;
+  }).join('\n  ')).join('\n  ')}
+}`,
+  };
+}
