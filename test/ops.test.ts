@@ -31,12 +31,22 @@ const convCases: ConvCase[] = [
   { x: [1, 3, 19, 23], oc: 8, k: [7, 7], stride: [2, 2], pad: [3, 3], bias: false }, // ResNet conv1 style
   { x: [2, 5, 8, 9], oc: 3, k: [3, 2], stride: [3, 2], pad: [0, 1], bias: true }, // non-square everything
   { x: [2, 19, 11, 13], oc: 21, k: [3, 3], stride: [2, 2], pad: [1, 1], bias: true }, // channel counts not multiples of 8
+  { x: [1, 5, 9, 70], oc: 18, k: [3, 3], stride: [1, 1], pad: [1, 1], bias: true }, // a plane wider than one 64-lane pixel block
+  { x: [1, 6, 21, 23], oc: 7, k: [1, 1], stride: [4, 4], pad: [0, 0], bias: false }, // 1×1 stride 4: phases with no taps
 ];
 
+/** Tiles of the 'tiled' variant checked explicitly (the default is chosen per shape). */
+const tiles = [{ cb: 4, pb: 16 }, { cb: 16, pb: 4 }, { cb: 8, pb: 2 }, { cb: 12, pb: 3 }];
+
 describe('conv2d', () => {
-  for (const variant of ['naive', 'blocked'] as const) {
+  const runs = [
+    ...(['naive', 'blocked', 'tiled', 'auto', '1x1'] as const).map((variant) => ({ variant, tile: undefined as { cb: number; pb: number } | undefined })),
+    ...tiles.map((tile) => ({ variant: 'tiled' as const, tile })),
+  ];
+  for (const { variant, tile } of runs) {
     for (const c of convCases) {
-      const name = `${variant} x[${c.x}] oc${c.oc} k${c.k} s${c.stride} p${c.pad}${c.bias ? ' bias' : ''}`;
+      if (variant === '1x1' && (c.k[0] !== 1 || c.k[1] !== 1 || c.pad[0] !== 0 || c.pad[1] !== 0)) continue;
+      const name = `${variant}${tile ? ` ${tile.cb}×${tile.pb}` : ''} x[${c.x}] oc${c.oc} k${c.k} s${c.stride} p${c.pad}${c.bias ? ' bias' : ''}`;
       it(name, async () => {
         const gpu = await testGpu();
         const tape = poisonedTape(gpu);
@@ -45,7 +55,7 @@ describe('conv2d', () => {
         const x = tape.constant(c.x, xd, 'x', true);
         const w = tape.constant(ws, wd, 'w', variant === 'naive');
         const b = c.bias ? tape.constant([c.oc], bd, 'b', variant === 'naive') : null;
-        const y = conv2d(tape, x, w, b, { stride: c.stride, padding: c.pad, variant });
+        const y = conv2d(tape, x, w, b, { stride: c.stride, padding: c.pad, variant, tile });
         const ref = conv2dRef(f64(xd), c.x, f64(wd), ws, c.bias ? f64(bd) : null, { stride: c.stride, padding: c.pad });
         expect(y.shape).toEqual(ref.shape);
         const gyd = randn(r, y.size);

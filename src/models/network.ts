@@ -68,8 +68,11 @@ export function loadModel(gpu: Gpu, name: string, sd: StateDict, weights: Loaded
   };
 }
 
-/** Records the forward of `model` on `x` ([N, 3, H, W], ImageNet-normalised) up to `tap`. */
-export function forwardTo(tape: Tape, model: LoadedModel, x: Tensor, tap: string): Tensor {
+/**
+ * Records the forward of `model` on `x` ([N, 3, H, W], ImageNet-normalised) up to `tap`;
+ * `onTap` sees every tap passed on the way (to read many layers from one forward).
+ */
+export function forwardTo(tape: Tape, model: LoadedModel, x: Tensor, tap: string, onTap?: (name: string, t: Tensor) => void): Tensor {
   resolveTap(model.name, tap);
   const p = (key: string) => {
     const t = model.params.get(key);
@@ -88,7 +91,7 @@ export function forwardTo(tape: Tape, model: LoadedModel, x: Tensor, tap: string
     add: (name, a, b) => add(tape, a, b, name),
     flatten: (name, v) => flatten(tape, v, 1, name),
     dropout: (_name, v) => dropout(tape, v),
-    tap: () => {},
+    tap: (name, _op, v) => onTap?.(name, v),
   };
   if (x.rank !== 4 || x.shape[1] !== 3) throw new Error(`${model.name}: input must be [N, 3, H, W], got ${x}`);
   return runTo(architecture(model.name), ops, x, tap);

@@ -1,15 +1,40 @@
 // Inference-mode batch normalisation over NCHW with running statistics:
 //   y = (x − mean[c]) / sqrt(var[c] + eps) · gamma[c] + beta[c]
 import type { KernelSource } from '../engine/kernel.ts';
-import { WORKGROUP_1D, elementwiseMain, storeMaybeAccumulate } from './common.ts';
+import { WORKGROUP_1D, storeMaybeAccumulate } from './common.ts';
 
 const BN_UNIFORMS = `struct U { count: u32, C: u32, HW: u32, accumulate: u32, eps: f32, N: u32, mode: u32, pad0: u32 }
 @group(0) @binding(0) var<uniform> u: U;`;
 
+/** Invocations per workgroup and elements per invocation of the per-plane kernels. */
+export const BN_WORKGROUP = 64;
+export const BN_ITEMS = 4;
+
+/**
+ * Per-plane entry: dispatch [ceil(HW / (BN_WORKGROUP·BN_ITEMS)), C, N]. The channel comes from
+ * workgroup_id, so each invocation loads its channel's parameters once for BN_ITEMS elements
+ * (every load costs a per-lane gather on llvmpipe) and no index needs a division.
+ */
+function planeMain(setup: string, body: string): string {
+  return `@compute @workgroup_size(${BN_WORKGROUP})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let c = wg.y;
+  let planeBase = (wg.z * u.C + c) * u.HW;
+  let e0 = wg.x * ${BN_WORKGROUP * BN_ITEMS}u + lid;
+  ${setup}
+  for (var k = 0u; k < ${BN_ITEMS}u; k++) {
+    let e = e0 + k * ${BN_WORKGROUP}u;
+    if (e >= u.HW) { break; }
+    let i = planeBase + e;
+    ${body}
+  }
+}`;
+}
+
 export function batchNorm2dForward(): KernelSource {
   return {
     name: 'batchnorm2d.forward',
-    key: 'batchnorm2d.forward',
+    key: 'batchnorm2d.forward.plane',
     code: `${BN_UNIFORMS}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
@@ -17,27 +42,23 @@ export function batchNorm2dForward(): KernelSource {
 @group(0) @binding(4) var<storage, read> mean: array<f32>;
 @group(0) @binding(5) var<storage, read> variance: array<f32>;
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;
-${elementwiseMain('u.count')}
-  let c = (i / u.HW) % u.C;
-  y[i] = (x[i] - mean[c]) / sqrt(variance[c] + u.eps) * gamma[c] + beta[c];
-}`,
+${planeMain(`let m = mean[c];
+  let s = gamma[c] / sqrt(variance[c] + u.eps);
+  let b = beta[c];`, 'y[i] = (x[i] - m) * s + b;')}`,
   };
 }
 
 export function batchNorm2dBackwardInput(): KernelSource {
   return {
     name: 'batchnorm2d.backward_input',
-    key: 'batchnorm2d.backward_input',
+    key: 'batchnorm2d.backward_input.plane',
     code: `${BN_UNIFORMS}
 @group(0) @binding(1) var<storage, read> gradOutput: array<f32>;
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
 @group(0) @binding(3) var<storage, read> variance: array<f32>;
 @group(0) @binding(4) var<storage, read_write> gradInput: array<f32>;
-${elementwiseMain('u.count')}
-  let c = (i / u.HW) % u.C;
-  let g = gradOutput[i] * gamma[c] / sqrt(variance[c] + u.eps);
-  ${storeMaybeAccumulate('gradInput[i]', 'g')}
-}`,
+${planeMain('let s = gamma[c] / sqrt(variance[c] + u.eps);', `let g = gradOutput[i] * s;
+    ${storeMaybeAccumulate('gradInput[i]', 'g')}`)}`,
   };
 }
 

@@ -7,6 +7,7 @@
 // keeps a channels × pixels tile of accumulators: `cb` weights (cb/4 vec4 loads, broadcast)
 // and `pb` gathered pixels feed cb·pb FMAs. The tile loops are unrolled in the generated text.
 import type { KernelSource } from '../engine/kernel.ts';
+import { elementwiseMain } from './common.ts';
 
 /** Invocations per workgroup of the tiled conv kernels. */
 export const CONV_TILED_WORKGROUP = 64;
@@ -23,7 +24,7 @@ const TILED_UNIFORMS = `struct U {
   OH: u32, OW: u32, KH: u32, KW: u32,
   SH: u32, SW: u32, PH: u32, PW: u32,
   pixels: u32, gridW: u32, vecPerTap: u32, hasBias: u32,
-  accumulate: u32, phases: u32, pad0: u32, pad1: u32,
+  accumulate: u32, phases: u32, count: u32, pad1: u32,
 }
 @group(0) @binding(0) var<uniform> u: U;`;
 
@@ -178,6 +179,55 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     }
   }`;
   }).join('\n  ')).join('\n  ')}
+}`,
+  };
+}
+
+/**
+ * Forward of a 1×1 convolution without padding, a GEMM over flattened pixels: an invocation
+ * takes 8 output channels × `pb` consecutive output pixels of the flattened OH·OW plane (no
+ * row tails wasted, no tap loops or bounds checks). Uses the [C][OCpad8] layout of the blocked
+ * kernel. Dispatch grid1d(N · ceil(OC / 8) · ceil(OH·OW / pb)).
+ */
+export function conv2dForward1x1(pb: number): KernelSource {
+  const px = range(pb);
+  return {
+    name: `conv2d.forward.1x1.8x${pb}`,
+    key: `conv2d.forward.1x1.8x${pb}`,
+    code: `${TILED_UNIFORMS}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> weightT: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+${elementwiseMain('u.count')}
+  // gridW = pixel blocks per plane, phases = output-channel blocks.
+  let bp = i % u.gridW;
+  let rest = i / u.gridW;
+  let bc = rest % u.phases;
+  let n = rest / u.phases;
+  let plane = u.H * u.W;
+  ${px.map((k) => `let p${k} = min(bp * ${pb}u + ${k}u, u.pixels - 1u);
+  let oh${k} = p${k} / u.OW;
+  var xi${k} = n * u.C * plane + oh${k} * u.SH * u.W + (p${k} - oh${k} * u.OW) * u.SW;`).join('\n  ')}
+  ${px.map((k) => `var a${k}_0 = vec4<f32>(0.0); var a${k}_1 = vec4<f32>(0.0);`).join('\n  ')}
+  var wi = bc * 2u;
+  for (var ic = 0u; ic < u.C; ic++) {
+    let w0 = weightT[wi];
+    let w1 = weightT[wi + 1u];
+    ${px.map((k) => `let v${k} = x[xi${k}];
+    a${k}_0 += w0 * v${k}; a${k}_1 += w1 * v${k};
+    xi${k} += plane;`).join('\n    ')}
+    wi += u.vecPerTap;
+  }
+  ${range(8).map((o) => `{
+    let oc = bc * 8u + ${o}u;
+    if (oc < u.OC) {
+      var b = 0.0;
+      if (u.hasBias != 0u) { b = bias[oc]; }
+      let base = (n * u.OC + oc) * u.pixels;
+      ${px.map((k) => `if (bp * ${pb}u + ${k}u < u.pixels) { y[base + p${k}] = a${k}_${o >> 2}.${'xyzw'[o & 3]} + b; }`).join('\n      ')}
+    }
+  }`).join('\n  ')}
 }`,
   };
 }

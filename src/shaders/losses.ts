@@ -3,11 +3,13 @@
 // A second tiny pass (sumPartials) adds the partials in a fixed order: the reduction is
 // deterministic, bit for bit, on a given device.
 import type { KernelSource } from '../engine/kernel.ts';
-import { WORKGROUP_1D, storeMaybeAccumulate } from './common.ts';
+import { UDIV_F32, WORKGROUP_1D, storeMaybeAccumulate } from './common.ts';
 
 /** Elements of one sample handled by one workgroup (each thread takes LOSS_ITEMS of them). */
-export const LOSS_ITEMS = 8;
+export const LOSS_ITEMS = 16;
 export const LOSS_CHUNK = WORKGROUP_1D * LOSS_ITEMS;
+/** Partial sums written per workgroup (one per thread): sumPartials adds chunks · LOSS_PARTIALS_PER_CHUNK per sample. */
+export const LOSS_PARTIALS_PER_CHUNK = WORKGROUP_1D;
 
 const LOSS_UNIFORMS = `struct U {
   perSample: u32, chunks: u32, C: u32, H: u32,
@@ -19,21 +21,25 @@ const LOSS_UNIFORMS = `struct U {
 /**
  * Wraps a per-element body in the chunked partial-sum skeleton. The body sees `n` (sample),
  * `e` (element index inside the sample, < u.perSample), `g` = n·perSample + e, and must set
- * `value`.
+ * `value`; `setup` runs once per thread before the element loop. Each thread adds its
+ * LOSS_ITEMS elements (strided by the workgroup size, so neighbouring lanes read neighbouring
+ * elements) in order and writes its own partial: no workgroup memory or barriers, which cost
+ * more than they save on llvmpipe (FACTS.md). sumPartials then adds the partials in a fixed order.
  */
-function lossKernel(name: string, bindings: string, helpers: string, body: string): KernelSource {
+function lossKernel(name: string, bindings: string, helpers: string, body: string, setup = ''): KernelSource {
   return {
     name,
-    key: name,
+    key: `${name}.partials${LOSS_ITEMS}`,
     code: `${LOSS_UNIFORMS}
 ${bindings}
 @group(0) @binding(9) var<storage, read_write> partials: array<f32>;
-var<workgroup> scratch: array<f32, ${WORKGROUP_1D}>;
+${UDIV_F32}
 ${helpers}
 @compute @workgroup_size(${WORKGROUP_1D})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let chunk = wg.x;
   let n = wg.y;
+  ${setup}
   var sum = 0.0;
   for (var k = 0u; k < ${LOSS_ITEMS}u; k++) {
     let e = chunk * ${LOSS_CHUNK}u + k * ${WORKGROUP_1D}u + lid;
@@ -43,13 +49,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     ${body}
     sum += value;
   }
-  scratch[lid] = sum;
-  workgroupBarrier();
-  for (var s = ${WORKGROUP_1D / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) { scratch[lid] += scratch[lid + s]; }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { partials[n * u.chunks + chunk] = scratch[0]; }
+  partials[(n * u.chunks + chunk) * ${LOSS_PARTIALS_PER_CHUNK}u + lid] = sum;
 }`,
   };
 }
@@ -66,14 +66,16 @@ export function featureDistanceKernel(): KernelSource {
 @group(0) @binding(3) var<storage, read> targetNorm: array<f32>;
 @group(0) @binding(4) var<storage, read_write> gradFeatures: array<f32>;`,
     '',
-    `let tn = n % u.targetBatch;
-    let d = features[g] - target0[tn * u.perSample + e];
-    let norm = targetNorm[tn];
-    value = d * d / norm;
+    `let d = features[g] - target0[tb + e];
+    value = d * d * invNorm;
     if (u.writeGrad != 0u) {
-      let gv = u.weight * 2.0 * d / norm;
+      let gv = gScale * d;
       ${storeMaybeAccumulate('gradFeatures[g]', 'gv')}
     }`,
+    `let tn = n % u.targetBatch;
+  let tb = tn * u.perSample;
+  let invNorm = 1.0 / targetNorm[tn];
+  let gScale = u.weight * 2.0 * invNorm;`,
   );
 }
 
@@ -86,10 +88,13 @@ export function alphaNormKernel(): KernelSource {
     '',
     `let v = x[g];
     let a = abs(v);
-    if (u.exponent == 2.0) { value = v * v; } else { value = pow(a, u.exponent); }
+    // One pow: |x|^α = |x|^(α−1)·|x| (and 0 at x = 0 either way).
+    var p = a;
+    if (u.exponent != 2.0) { p = pow(a, u.exponent - 1.0); }
+    value = p * a;
     if (u.writeGrad != 0u) {
       var gv = 0.0;
-      if (a > 0.0) { gv = u.weight * u.exponent * pow(a, u.exponent - 1.0) * sign(v); }
+      if (a > 0.0) { gv = u.weight * u.exponent * p * sign(v); }
       ${storeMaybeAccumulate('gradX[g]', 'gv')}
     }`,
   );
@@ -132,34 +137,47 @@ export function totalVariationKernel(): KernelSource {
     'regularizer.total_variation',
     `@group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(4) var<storage, read_write> gradX: array<f32>;`,
-    `fn at(plane: u32, i: u32, j: u32) -> f32 { return x[plane + i * u.W + j]; }
-// Differences of the term anchored at (i, j): (dx, dy).
-fn diffs(plane: u32, i: u32, j: u32) -> vec2<f32> {
-  let c = at(plane, i, j);
-  var dx = 0.0; var dy = 0.0;
-  if (j + 1u < u.W) { dx = at(plane, i, j + 1u) - c; }
-  if (i + 1u < u.H) { dy = at(plane, i + 1u, j) - c; }
-  return vec2<f32>(dx, dy);
-}
-// d(term)/d(s) · 2 where s = dx² + dy²: β·s^(β/2−1); 0 where s = 0 (all differences are 0 there).
+    `// d(term)/d(s) · 2 where s = dx² + dy²: β·s^(β/2−1); 0 where s = 0 (all differences are 0 there).
 fn slope(s: f32) -> f32 {
-  if (s > 0.0) { return u.exponent * pow(s, 0.5 * u.exponent - 1.0); }
+  if (s > 0.0) {
+    if (u.exponent == 2.0) { return 2.0; }
+    return u.exponent * pow(s, 0.5 * u.exponent - 1.0);
+  }
   return 0.0;
 }`,
-    `let hw = u.H * u.W;
-    let j = e % u.W;
-    let i = (e / u.W) % u.H;
-    let plane = g - i * u.W - j;
-    let d = diffs(plane, i, j);
-    let s = dot(d, d);
+    `let rowIndex = udivf(e, u.W, invW);
+    let j = e - rowIndex * u.W;
+    let i = rowIndex - udivf(rowIndex, u.H, invH) * u.H;
+    // The neighbours the three terms containing x[i,j] read; differences past the last
+    // row/column are 0 (replicated border), so an out-of-range neighbour reads as x[i,j].
+    let hasR = j + 1u < u.W; let hasL = j > 0u; let hasD = i + 1u < u.H; let hasU = i > 0u;
+    let c = x[g];
+    let xr = select(c, x[select(g, g + 1u, hasR)], hasR);
+    let xd = select(c, x[select(g, g + u.W, hasD)], hasD);
+    let dx = xr - c; let dy = xd - c;
+    let s = dx * dx + dy * dy;
     if (u.exponent == 2.0) { value = s; } else { value = pow(s, 0.5 * u.exponent); }
     if (u.writeGrad != 0u) {
-      var gv = -slope(s) * (d.x + d.y);
-      if (j > 0u) { let dl = diffs(plane, i, j - 1u); gv += slope(dot(dl, dl)) * dl.x; }
-      if (i > 0u) { let du = diffs(plane, i - 1u, j); gv += slope(dot(du, du)) * du.y; }
+      var gv = -slope(s) * (dx + dy);
+      if (hasL) {
+        // Term (i, j−1): dx = c − x[i, j−1], dy = x[i+1, j−1] − x[i, j−1].
+        let xl = x[g - 1u];
+        let xdl = select(xl, x[select(g, g + u.W - 1u, hasD)], hasD);
+        let ldx = c - xl; let ldy = xdl - xl;
+        gv += slope(ldx * ldx + ldy * ldy) * ldx;
+      }
+      if (hasU) {
+        // Term (i−1, j): dx = x[i−1, j+1] − x[i−1, j], dy = c − x[i−1, j].
+        let xu = x[g - u.W];
+        let xur = select(xu, x[select(g, g - u.W + 1u, hasR)], hasR);
+        let udx = xur - xu; let udy = c - xu;
+        gv += slope(udx * udx + udy * udy) * udy;
+      }
       gv *= u.weight;
       ${storeMaybeAccumulate('gradX[g]', 'gv')}
     }`,
+    `let invW = 1.0 / f32(u.W);
+  let invH = 1.0 / f32(u.H);`,
   );
 }
 

@@ -1,7 +1,8 @@
 // Element-wise ops from one spec each: the WGSL forward, the WGSL gradient and the float64
-// CPU reference come from the same record, so they cannot drift apart.
+// CPU reference come from the same record, so they cannot drift apart. Kernels take
+// ELEMENTWISE_ITEMS elements per invocation: dispatch with elementwiseGrid().
 import type { KernelSource } from '../engine/kernel.ts';
-import { elementwiseMain, storeMaybeAccumulate } from './common.ts';
+import { stridedElementwiseMain, storeMaybeAccumulate } from './common.ts';
 
 export interface PointwiseSpec {
   name: string;
@@ -30,10 +31,8 @@ export function pointwiseForward(spec: PointwiseSpec): KernelSource {
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> input: array<f32>;
 @group(0) @binding(2) var<storage, read_write> output: array<f32>;
-${elementwiseMain('u.count')}
-  let x = input[i];
-  output[i] = ${spec.forward};
-}`,
+${stridedElementwiseMain('u.count', `let x = input[i];
+    output[i] = ${spec.forward};`)}`,
   };
 }
 
@@ -46,12 +45,10 @@ export function pointwiseBackward(spec: PointwiseSpec): KernelSource {
 @group(0) @binding(1) var<storage, read> input: array<f32>;
 @group(0) @binding(2) var<storage, read> gradOutput: array<f32>;
 @group(0) @binding(3) var<storage, read_write> gradInput: array<f32>;
-${elementwiseMain('u.count')}
-  let x = input[i];
-  let gy = gradOutput[i];
-  let g = ${spec.gradient};
-  ${storeMaybeAccumulate('gradInput[i]', 'g')}
-}`,
+${stridedElementwiseMain('u.count', `let x = input[i];
+    let gy = gradOutput[i];
+    let g = ${spec.gradient};
+    ${storeMaybeAccumulate('gradInput[i]', 'g')}`)}`,
   };
 }
 
@@ -65,9 +62,7 @@ export function addForward(): KernelSource {
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> output: array<f32>;
-${elementwiseMain('u.count')}
-  output[i] = a[i] + b[i];
-}`,
+${stridedElementwiseMain('u.count', 'output[i] = a[i] + b[i];')}`,
   };
 }
 
@@ -80,9 +75,7 @@ export function accumulateGradient(): KernelSource {
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
-${elementwiseMain('u.count')}
-  let g = src[i];
-  ${storeMaybeAccumulate('dst[i]', 'g')}
-}`,
+${stridedElementwiseMain('u.count', `let g = src[i];
+    ${storeMaybeAccumulate('dst[i]', 'g')}`)}`,
   };
 }

@@ -7,23 +7,27 @@ import {
   CONV_CHANNEL_BLOCK, CONV_PIXEL_BLOCK, conv2dBackwardInputBlocked, conv2dBackwardInputNaive,
   conv2dBackwardWeight, conv2dForwardBlocked, conv2dForwardNaive, conv2dWeightLayout,
 } from '../../shaders/conv2d.ts';
-import { CONV_TILED_WORKGROUP, type ConvTile, conv2dBackwardInputTiled, conv2dForwardTiled } from '../../shaders/conv2d-tiled.ts';
+import { CONV_TILED_WORKGROUP, type ConvTile, conv2dBackwardInputTiled, conv2dForward1x1, conv2dForwardTiled } from '../../shaders/conv2d-tiled.ts';
 import { channelGradientSum } from '../../shaders/batchnorm.ts';
 
 export interface Conv2dParams {
   stride?: number | [number, number];
   padding?: number | [number, number];
   /**
-   * Kernel variant; 'naive' is the one-output-per-thread oracle, 'blocked' the 8×4 per-thread
-   * tile, 'tiled' the workgroup-uniform-weight kernels (the default for frozen weights).
+   * Kernel variant. 'naive' is the one-output-per-thread oracle (the default when the weight
+   * requires grad); 'blocked' the 8×4 per-thread tiles; 'tiled' the lane-per-pixel tiles of
+   * conv2d-tiled.ts; '1x1' the flattened-pixel GEMM forward for 1×1 unpadded convolutions
+   * (its input gradient is 'blocked'); 'auto' (the default for frozen weights) picks per shape
+   * what bench/ops.ts measured fastest on llvmpipe.
    */
   variant?: Conv2dVariant;
-  /** Tile of the 'tiled' variant (default: chosen from the shape). */
+  /** Tile of the 'tiled' variant (default: see tiledTile); for '1x1' only pb (pixels per invocation) counts. */
   tile?: ConvTile;
   label?: string;
 }
 
-export type Conv2dVariant = 'tiled' | 'blocked' | 'naive';
+export type Conv2dVariant = 'auto' | 'blocked' | 'tiled' | '1x1' | 'naive';
+type Kernel = Exclude<Conv2dVariant, 'auto'>;
 
 export interface Conv2dGeometry {
   N: number; C: number; H: number; W: number;
@@ -56,16 +60,35 @@ function uniforms(g: Conv2dGeometry, extra: { count: number; blocksW?: number; b
   };
 }
 
-function tiledUniforms(g: Conv2dGeometry, e: { pixels: number; gridW: number; vecPerTap: number; hasBias: number; accumulate: number; phases: number }) {
+function tiledUniforms(g: Conv2dGeometry, e: { pixels: number; gridW: number; vecPerTap: number; hasBias: number; accumulate: number; phases: number; count?: number }) {
   return {
     C: g.C, H: g.H, W: g.W, OC: g.OC, OH: g.OH, OW: g.OW, KH: g.KH, KW: g.KW, SH: g.SH, SW: g.SW, PH: g.PH, PW: g.PW,
-    ...e, pad0: 0, pad1: 0,
+    pixels: e.pixels, gridW: e.gridW, vecPerTap: e.vecPerTap, hasBias: e.hasBias, accumulate: e.accumulate, phases: e.phases,
+    count: e.count ?? 0, pad1: 0,
   };
 }
 
-/** Tile of the 'tiled' variant for a layer (bench/ops.ts measured the choices). */
-export function defaultTile(_g: Conv2dGeometry): ConvTile {
-  return { cb: 8, pb: 4 };
+/** Pixels per invocation of the 1×1 forward kernel. */
+const PIXELS_1X1 = 4;
+
+const is1x1 = (g: Conv2dGeometry) => g.KH === 1 && g.KW === 1 && g.PH === 0 && g.PW === 0;
+
+/**
+ * The kernels 'auto' runs (bench/ops.ts on llvmpipe, 2 cores): the 1×1 GEMM forward for 1×1
+ * layers, else 'blocked'; for the input gradient 'tiled' with 4 channels × 16 pixels when the
+ * input has at most 4 channels (the image layer: 'blocked' would pad 3 channels to 8 and
+ * has few threads), else 'blocked'. 'tiled' with wider channel blocks loses on small planes,
+ * where most of its 64 pixel lanes idle.
+ */
+export function conv2dKernels(g: Conv2dGeometry, variant: Conv2dVariant): { forward: Kernel; backwardInput: Kernel } {
+  if (variant === '1x1' && !is1x1(g)) throw new Error(`conv2d: variant '1x1' needs a 1×1 kernel without padding, got ${g.KH}×${g.KW} padding ${g.PH}×${g.PW}`);
+  if (variant !== 'auto') return { forward: variant, backwardInput: variant === '1x1' ? 'blocked' : variant };
+  return { forward: is1x1(g) ? '1x1' : 'blocked', backwardInput: g.C <= 4 ? 'tiled' : 'blocked' };
+}
+
+/** Tile of the 'tiled' kernels when none is given. */
+export function tiledTile(g: Conv2dGeometry, pass: 'forward' | 'backwardInput'): ConvTile {
+  return pass === 'backwardInput' && g.C <= 4 ? { cb: 4, pb: 16 } : { cb: 16, pb: 4 };
 }
 
 const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
@@ -97,20 +120,30 @@ export function conv2d(tape: Tape, x: Tensor, weight: Tensor, bias: Tensor | nul
   assertRank(label, weight, 4);
   const g = conv2dGeometry(x.shape, weight.shape, p, label);
   if (bias && (bias.rank !== 1 || bias.shape[0] !== g.OC)) throw new Error(`${label}: bias ${bias} does not match ${g.OC} output channels`);
-  const variant = p.variant ?? (weight.requiresGrad ? 'naive' : 'blocked');
+  const variant = p.variant ?? (weight.requiresGrad ? 'naive' : 'auto');
+  const kernels = conv2dKernels(g, variant);
   const gpu = tape.gpu;
   const y = tape.tensor([g.N, g.OC, g.OH, g.OW], label, x.requiresGrad || weight.requiresGrad || !!bias?.requiresGrad);
   const what = `${label} forward x${shapeStr(x.shape)} w${shapeStr(weight.shape)} s${g.SH},${g.SW} p${g.PH},${g.PW}`;
   const biasBuf = bias?.buffer ?? weight.buffer;
   const hasBias = bias ? 1 : 0;
-  const tile = p.tile ?? defaultTile(g);
-  if (variant === 'tiled') {
+  if (kernels.forward === 'tiled') {
+    const tile = p.tile ?? tiledTile(g, 'forward');
     const wt = weightLayout(tape, weight, 0, tile.cb);
     const pixels = g.OH * g.OW;
     tape.push(gpu.dispatch(conv2dForwardTiled(tile), what, { x: x.buffer, weightT: wt.buffer, bias: biasBuf, y: y.buffer },
       tiledUniforms(g, { pixels, gridW: 0, vecPerTap: roundUp(g.OC, tile.cb) / 4, hasBias, accumulate: 0, phases: 1 }),
       [Math.ceil(pixels / (CONV_TILED_WORKGROUP * tile.pb)), Math.ceil(g.OC / tile.cb), g.N]));
-  } else if (variant === 'naive') {
+  } else if (kernels.forward === '1x1') {
+    const wt = weightLayout(tape, weight, 0);
+    const pixels = g.OH * g.OW;
+    const pb = p.tile?.pb ?? PIXELS_1X1;
+    const pixelBlocks = Math.ceil(pixels / pb), blocksC = Math.ceil(g.OC / CONV_CHANNEL_BLOCK);
+    const count = g.N * blocksC * pixelBlocks;
+    tape.push(gpu.dispatch(conv2dForward1x1(pb), what, { x: x.buffer, weightT: wt.buffer, bias: biasBuf, y: y.buffer },
+      tiledUniforms(g, { pixels, gridW: pixelBlocks, vecPerTap: roundUp(g.OC, CONV_CHANNEL_BLOCK) / 4, hasBias, accumulate: 0, phases: blocksC, count }),
+      grid1d(count)));
+  } else if (kernels.forward === 'naive') {
     const count = y.size;
     tape.push(gpu.dispatch(conv2dForwardNaive(), what, { x: x.buffer, weight: weight.buffer, bias: biasBuf, y: y.buffer },
       uniforms(g, { count, hasBias }), grid1d(count)));
@@ -126,7 +159,7 @@ export function conv2d(tape: Tape, x: Tensor, weight: Tensor, bias: Tensor | nul
     name: label, inputs: bias ? [x, weight, bias] : [x, weight], output: y,
     backward: (t) => {
       const gy = y.grad!;
-      if (x.requiresGrad) conv2dBackwardInput(t, gy, weight, x, g, variant, tile, label);
+      if (x.requiresGrad) conv2dBackwardInput(t, gy, weight, x, g, kernels.backwardInput, p.tile ?? tiledTile(g, 'backwardInput'), label);
       if (weight.requiresGrad) {
         const gw = t.gradOf(weight);
         t.push(t.gpu.dispatch(conv2dBackwardWeight(), `${label} backward weight ${shapeStr(weight.shape)}`,
@@ -144,7 +177,7 @@ export function conv2d(tape: Tape, x: Tensor, weight: Tensor, bias: Tensor | nul
   return y;
 }
 
-function conv2dBackwardInput(tape: Tape, gy: Tensor, weight: Tensor, x: Tensor, g: Conv2dGeometry, variant: Conv2dVariant, tile: ConvTile, label: string): void {
+function conv2dBackwardInput(tape: Tape, gy: Tensor, weight: Tensor, x: Tensor, g: Conv2dGeometry, variant: Kernel, tile: ConvTile, label: string): void {
   const gx = tape.gradOf(x);
   const what = `${label} backward input gy${shapeStr(gy.shape)} w${shapeStr(weight.shape)} s${g.SH},${g.SW} p${g.PH},${g.PW}`;
   const gpu = tape.gpu;

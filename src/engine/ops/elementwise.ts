@@ -1,27 +1,30 @@
 // Element-wise ops and views: relu, add (residual), flatten, dropout (identity in inference).
-import { grid1d } from '../gpu.ts';
+import { WORKGROUP_1D, grid1d } from '../gpu.ts';
+import { ELEMENTWISE_ITEMS } from '../../shaders/common.ts';
 import type { Tape } from '../tape.ts';
 import { Tensor, shapeStr } from '../tensor.ts';
 import { RELU, accumulateGradient, addForward, pointwiseBackward, pointwiseForward } from '../../shaders/pointwise.ts';
 
 /** Adds (or copies) `source` into the gradient of `into`. */
+const grid = (count: number) => grid1d(count, WORKGROUP_1D * ELEMENTWISE_ITEMS);
+
 export function passGradient(tape: Tape, source: Tensor, into: Tensor, label: string): void {
   const g = tape.gradOf(into);
   tape.push(tape.gpu.dispatch(accumulateGradient(), label, { src: source.buffer, dst: g.tensor.buffer },
-    { count: into.size, accumulate: g.accumulate }, grid1d(into.size)));
+    { count: into.size, accumulate: g.accumulate }, grid(into.size)));
 }
 
 export function relu(tape: Tape, x: Tensor, label = 'relu'): Tensor {
   const y = tape.tensor(x.shape, label, x.requiresGrad);
   tape.push(tape.gpu.dispatch(pointwiseForward(RELU), `${label} forward ${shapeStr(x.shape)}`,
-    { input: x.buffer, output: y.buffer }, { count: x.size }, grid1d(x.size)));
+    { input: x.buffer, output: y.buffer }, { count: x.size }, grid(x.size)));
   tape.record({
     name: label, inputs: [x], output: y,
     backward: (t) => {
       const g = t.gradOf(x);
       t.push(t.gpu.dispatch(pointwiseBackward(RELU), `${label} backward ${shapeStr(x.shape)}`,
         { input: x.buffer, gradOutput: y.grad!.buffer, gradInput: g.tensor.buffer },
-        { count: x.size, accumulate: g.accumulate }, grid1d(x.size)));
+        { count: x.size, accumulate: g.accumulate }, grid(x.size)));
     },
   });
   return y;
@@ -33,7 +36,7 @@ export function add(tape: Tape, a: Tensor, b: Tensor, label = 'add'): Tensor {
   }
   const y = tape.tensor(a.shape, label, a.requiresGrad || b.requiresGrad);
   tape.push(tape.gpu.dispatch(addForward(), `${label} forward ${shapeStr(a.shape)}`,
-    { a: a.buffer, b: b.buffer, output: y.buffer }, { count: a.size }, grid1d(a.size)));
+    { a: a.buffer, b: b.buffer, output: y.buffer }, { count: a.size }, grid(a.size)));
   tape.record({
     name: label, inputs: [a, b], output: y,
     backward: (t) => {

@@ -2,7 +2,8 @@
 import { grid1d } from '../gpu.ts';
 import type { Tape } from '../tape.ts';
 import { type Tensor, shapeStr } from '../tensor.ts';
-import { linearBackwardInput, linearBackwardWeight, linearForward } from '../../shaders/linear.ts';
+import { LINEAR_BLOCK, LINEAR_FORWARD_WORKGROUP, linearBackwardInput, linearBackwardWeight, linearForward } from '../../shaders/linear.ts';
+import { WORKGROUP_1D } from '../gpu.ts';
 
 export interface LinearWeight {
   /** Row chunks of the [O][I] weight, in order. */
@@ -32,8 +33,9 @@ export function linear(tape: Tape, x: Tensor, w: LinearWeight, label = 'linear')
     const rows = c.shape[0];
     tape.push(gpu.dispatch(linearForward(), `${label} forward x${shapeStr(x.shape)} rows ${offsets[k]}..${offsets[k] + rows}`,
       { x: x.buffer, weight: c.buffer, bias: w.bias ? w.bias[k].buffer : c.buffer, y: y.buffer },
-      u(k, N * rows, 0, w.bias ? 1 : 0), grid1d(N * rows)));
+      u(k, N * Math.ceil(rows / LINEAR_BLOCK), 0, w.bias ? 1 : 0), grid1d(N * Math.ceil(rows / LINEAR_BLOCK), LINEAR_FORWARD_WORKGROUP)));
   });
+  const bwdCount = N * Math.ceil(I / (WORKGROUP_1D * LINEAR_BLOCK)) * WORKGROUP_1D;
   const inputs = [x, ...w.chunks, ...(w.bias ?? [])];
   tape.record({
     name: label, inputs, output: y,
@@ -43,7 +45,7 @@ export function linear(tape: Tape, x: Tensor, w: LinearWeight, label = 'linear')
         if (x.requiresGrad) {
           const gx = t.gradOf(x);
           t.push(t.gpu.dispatch(linearBackwardInput(), `${label} backward input chunk ${k}`,
-            { gradOutput: gy.buffer, weight: c.buffer, gradInput: gx.tensor.buffer }, u(k, x.size, gx.accumulate, 0), grid1d(x.size)));
+            { gradOutput: gy.buffer, weight: c.buffer, gradInput: gx.tensor.buffer }, u(k, bwdCount, gx.accumulate, 0), grid1d(bwdCount)));
         }
         if (c.requiresGrad) {
           const gw = t.gradOf(c);

@@ -5,7 +5,7 @@ import { grid1d } from '../gpu.ts';
 import type { Tape } from '../tape.ts';
 import { Tensor, shapeStr } from '../tensor.ts';
 import {
-  LOSS_CHUNK, alphaNormKernel, combineObjective, featureDistanceKernel, pixelAlphaNormKernel,
+  LOSS_CHUNK, LOSS_PARTIALS_PER_CHUNK, alphaNormKernel, combineObjective, featureDistanceKernel, pixelAlphaNormKernel,
   sumPartials, totalVariationKernel,
 } from '../../shaders/losses.ts';
 import type { KernelSource } from '../kernel.ts';
@@ -63,7 +63,8 @@ function recordTerm(tape: Tape, term: LossTerm, out: GPUBuffer, stride: number, 
   const N = l.input.shape[0];
   const chunks = Math.ceil(l.perSample / LOSS_CHUNK);
   if (chunks > tape.gpu.device.limits.maxComputeWorkgroupsPerDimension) throw new Error(`${label}: ${l.input} is too large per sample`);
-  const partials = tape.scratch(`${label} partials`, N * chunks * 4);
+  if (l.perSample >= 1 << 24) throw new Error(`${label}: ${l.input} has ${l.perSample} elements per sample, more than the loss kernels' 2^24 index range`);
+  const partials = tape.scratch(`${label} partials`, N * chunks * LOSS_PARTIALS_PER_CHUNK * 4);
   const writeGrad = l.input.requiresGrad ? 1 : 0;
   const g = writeGrad ? tape.gradOf(l.input) : null;
   const [, C = 1, H = 1, W = 1] = l.input.shape;
@@ -73,7 +74,7 @@ function recordTerm(tape: Tape, term: LossTerm, out: GPUBuffer, stride: number, 
     { perSample: l.perSample, chunks, C, H, W, writeGrad, accumulate: g?.accumulate ?? 0, targetBatch: l.targetBatch,
       weight: term.weight, exponent: l.exponent, pad0: 0, pad1: 0 },
     [chunks, N, 1]));
-  tape.push(tape.gpu.dispatch(sumPartials(), `${label} sum`, { partials, out }, { chunks, stride, offset: slot, pad0: 0 }, [N, 1, 1]));
+  tape.push(tape.gpu.dispatch(sumPartials(), `${label} sum`, { partials, out }, { chunks: chunks * LOSS_PARTIALS_PER_CHUNK, stride, offset: slot, pad0: 0 }, [N, 1, 1]));
 }
 
 /** ||Φ0||² per sample of a target, into a buffer the returned target owns (caller destroys it with the target). */

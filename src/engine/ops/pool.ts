@@ -2,13 +2,23 @@
 import { grid1d } from '../gpu.ts';
 import type { Tape } from '../tape.ts';
 import { type Tensor, assertRank, shapeStr } from '../tensor.ts';
-import { adaptiveAvgPool2dBackward, adaptiveAvgPool2dForward, maxPool2dBackward, maxPool2dForward } from '../../shaders/pool.ts';
+import { adaptiveAvgPool2dBackward, adaptiveAvgPool2dForward, fillZero, maxPool2dBackward, maxPool2dForward } from '../../shaders/pool.ts';
+import { ELEMENTWISE_ITEMS } from '../../shaders/common.ts';
+import { WORKGROUP_1D } from '../gpu.ts';
 
 export interface MaxPoolParams {
   kernel: number | [number, number];
   stride?: number | [number, number];
   padding?: number | [number, number];
   ceilMode?: boolean;
+}
+
+/** grid1d over one sample's elements, the sample on workgroup_id.z (the pool kernels' index split). */
+function sampleGrid(label: string, N: number, perSample: number): [number, number, number] {
+  if (perSample >= 1 << 24) throw new Error(`${label}: ${perSample} elements per sample exceed the pool kernels' 2^24 index range`);
+  if (N > 65535) throw new Error(`${label}: batch ${N} exceeds 65535`);
+  const [x, y] = grid1d(perSample);
+  return [x, y, N];
 }
 
 const pair = (v: number | [number, number]): [number, number] => (typeof v === 'number' ? [v, v] : v);
@@ -34,15 +44,28 @@ export function maxPool2d(tape: Tape, x: Tensor, p: MaxPoolParams, label = 'maxp
   const gpu = tape.gpu;
   const y = tape.tensor([N, C, OH, OW], label, x.requiresGrad);
   const argmax = tape.scratch(`${label} argmax`, y.bytes);
-  const u = (count: number, accumulate: number) => ({ count, H, W, OH, OW, KH, KW, SH, SW, PH, PW, accumulate });
+  const u = (count: number, accumulate: number) => ({ count: count / N, H, W, OH, OW, KH, KW, SH, SW, PH, PW, accumulate });
   tape.push(gpu.dispatch(maxPool2dForward(), `${label} forward ${shapeStr(x.shape)} k${KH} s${SH} p${PH}${p.ceilMode ? ' ceil' : ''}`,
-    { x: x.buffer, y: y.buffer, argmax }, u(y.size, 0), grid1d(y.size)));
+    { x: x.buffer, y: y.buffer, argmax }, u(y.size, 0), sampleGrid(label, N, y.size / N)));
   tape.record({
     name: label, inputs: [x], output: y,
     backward: (t) => {
       const gx = t.gradOf(x);
-      t.push(t.gpu.dispatch(maxPool2dBackward(), `${label} backward ${shapeStr(x.shape)}`,
-        { gradOutput: y.grad!.buffer, argmax, gradInput: gx.tensor.buffer }, u(x.size, gx.accumulate), grid1d(x.size)));
+      const what = `${label} backward ${shapeStr(x.shape)}`;
+      if (!gx.accumulate) {
+        t.push(t.gpu.dispatch(fillZero(), `${what} zero`, { out: gx.tensor.buffer }, { count: x.size },
+          grid1d(x.size, WORKGROUP_1D * ELEMENTWISE_ITEMS)));
+      }
+      const stepH = Math.ceil(KH / SH), stepW = Math.ceil(KW / SW);
+      for (let classH = 0; classH < Math.min(stepH, OH); classH++) {
+        for (let classW = 0; classW < Math.min(stepW, OW); classW++) {
+          const rows = Math.ceil(OH / stepH), cols = Math.ceil(OW / stepW);
+          const count = C * rows * cols;
+          t.push(t.gpu.dispatch(maxPool2dBackward(), `${what} class ${classH},${classW}`,
+            { gradOutput: y.grad!.buffer, argmax, gradInput: gx.tensor.buffer },
+            { count, H, W, OH, OW, classH, classW, stepH, stepW, rows, cols, pad0: 0 }, sampleGrid(label, N, count)));
+        }
+      }
     },
   });
   return y;
@@ -55,15 +78,15 @@ export function adaptiveAvgPool2d(tape: Tape, x: Tensor, outSize: number | [numb
   if (OH < 1 || OW < 1) throw new Error(`${label}: invalid output size ${OH}×${OW}`);
   const gpu = tape.gpu;
   const y = tape.tensor([N, C, OH, OW], label, x.requiresGrad);
-  const u = (count: number, accumulate: number) => ({ count, H, W, OH, OW, KH: 0, KW: 0, SH: 0, SW: 0, PH: 0, PW: 0, accumulate });
+  const u = (count: number, accumulate: number) => ({ count: count / N, H, W, OH, OW, KH: 0, KW: 0, SH: 0, SW: 0, PH: 0, PW: 0, accumulate });
   tape.push(gpu.dispatch(adaptiveAvgPool2dForward(), `${label} forward ${shapeStr(x.shape)} → ${OH}×${OW}`,
-    { x: x.buffer, y: y.buffer }, u(y.size, 0), grid1d(y.size)));
+    { x: x.buffer, y: y.buffer }, u(y.size, 0), sampleGrid(label, N, y.size / N)));
   tape.record({
     name: label, inputs: [x], output: y,
     backward: (t) => {
       const gx = t.gradOf(x);
       t.push(t.gpu.dispatch(adaptiveAvgPool2dBackward(), `${label} backward ${shapeStr(x.shape)}`,
-        { gradOutput: y.grad!.buffer, gradInput: gx.tensor.buffer }, u(x.size, gx.accumulate), grid1d(x.size)));
+        { gradOutput: y.grad!.buffer, gradInput: gx.tensor.buffer }, u(x.size, gx.accumulate), sampleGrid(label, N, x.size / N)));
     },
   });
   return y;
