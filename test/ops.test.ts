@@ -76,14 +76,14 @@ describe('conv2d', () => {
 });
 
 describe('batchnorm2d (inference)', () => {
-  it('forward and gradients for x, gamma, beta on 2×5×7×9', async () => {
+  // 7×9 planes take the flat kernel, 17×19 (≥ 256 pixels, not a multiple of 64·4) the per-plane one.
+  for (const xs of [[2, 5, 7, 9], [2, 3, 17, 19]] as Shape4[]) it(`forward and gradients for x, gamma, beta on ${xs.join('×')}`, async () => {
     const gpu = await testGpu();
     const tape = poisonedTape(gpu);
-    const xs: Shape4 = [2, 5, 7, 9];
-    const xd = randn(r, 2 * 5 * 7 * 9), gd = uniform(r, 5, 0.5, 1.5), bd = randn(r, 5), md = randn(r, 5, 0.3), vd = uniform(r, 5, 0.2, 2);
+    const xd = randn(r, xs.reduce((p, q) => p * q)), gd = uniform(r, xs[1], 0.5, 1.5), bd = randn(r, xs[1]), md = randn(r, xs[1], 0.3), vd = uniform(r, xs[1], 0.2, 2);
     const x = tape.constant(xs, xd, 'x', true);
-    const gamma = tape.constant([5], gd, 'gamma', true), beta = tape.constant([5], bd, 'beta', true);
-    const y = batchNorm2d(tape, x, { gamma, beta, runningMean: tape.constant([5], md, 'mean'), runningVar: tape.constant([5], vd, 'var'), eps: 1e-5 });
+    const gamma = tape.constant([xs[1]], gd, 'gamma', true), beta = tape.constant([xs[1]], bd, 'beta', true);
+    const y = batchNorm2d(tape, x, { gamma, beta, runningMean: tape.constant([xs[1]], md, 'mean'), runningVar: tape.constant([xs[1]], vd, 'var'), eps: 1e-5 });
     const gyd = randn(r, y.size);
     seedGradient(tape, y, tape.constant(y.shape, gyd, 'gy'));
     tape.backward();

@@ -46,7 +46,7 @@ export function buildProgram(): Command {
     .option('--read-every <n>', 'read the objective back every n iterations', '10')
     .addHelpText('after', EXAMPLES)
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeErr: (s) => process.stderr.write(`preimage: ${s.trim().replace(/\s*\n\s*/g, ' ')}\n`) });
   for (const [name, p] of Object.entries(PARAMETERS)) {
     if (name === 'C') program.addOption(new Option('--feature-weight <C>', p.help).argParser(number('C')));
     else program.addOption(new Option(`--${name} <value>`, p.help).argParser(number(name)));

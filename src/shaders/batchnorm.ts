@@ -1,7 +1,7 @@
 // Inference-mode batch normalisation over NCHW with running statistics:
 //   y = (x − mean[c]) / sqrt(var[c] + eps) · gamma[c] + beta[c]
 import type { KernelSource } from '../engine/kernel.ts';
-import { WORKGROUP_1D, storeMaybeAccumulate } from './common.ts';
+import { UDIV_F32, WORKGROUP_1D, storeMaybeAccumulate } from './common.ts';
 
 const BN_UNIFORMS = `struct U { count: u32, C: u32, HW: u32, accumulate: u32, eps: f32, N: u32, mode: u32, pad0: u32 }
 @group(0) @binding(0) var<uniform> u: U;`;
@@ -15,7 +15,8 @@ export const BN_ITEMS = 4;
  * workgroup_id, so each invocation loads its channel's parameters once for BN_ITEMS elements
  * (every load costs a per-lane gather on llvmpipe) and no index needs a division.
  */
-function planeMain(setup: string, body: string): string {
+function planeMain(params: string, body: string): string {
+  const setup = params;
   return `@compute @workgroup_size(${BN_WORKGROUP})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let c = wg.y;
@@ -31,10 +32,30 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
 }`;
 }
 
-export function batchNorm2dForward(): KernelSource {
+/**
+ * Flat entry for small planes (a per-plane workgroup would idle most lanes): dispatch
+ * [grid1d(C·HW), N]; each element finds its channel with udivf and loads its parameters.
+ */
+function flatMain(params: string, body: string): string {
+  return `${UDIV_F32}
+@compute @workgroup_size(${WORKGROUP_1D})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = gid.x + gid.y * nwg.x * ${WORKGROUP_1D}u;
+  if (e >= u.C * u.HW) { return; }
+  let c = udivf(e, u.HW, 1.0 / f32(u.HW));
+  let i = gid.z * u.C * u.HW + e;
+  ${params}
+  ${body}
+}`;
+}
+
+/** Planes smaller than this use the flat kernels. */
+export const BN_FLAT_BELOW = 256;
+
+export function batchNorm2dForward(flat = false): KernelSource {
   return {
     name: 'batchnorm2d.forward',
-    key: 'batchnorm2d.forward.plane',
+    key: `batchnorm2d.forward.${flat ? 'flat' : 'plane'}`,
     code: `${BN_UNIFORMS}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
@@ -42,22 +63,22 @@ export function batchNorm2dForward(): KernelSource {
 @group(0) @binding(4) var<storage, read> mean: array<f32>;
 @group(0) @binding(5) var<storage, read> variance: array<f32>;
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;
-${planeMain(`let m = mean[c];
+${(flat ? flatMain : planeMain)(`let m = mean[c];
   let s = gamma[c] / sqrt(variance[c] + u.eps);
   let b = beta[c];`, 'y[i] = (x[i] - m) * s + b;')}`,
   };
 }
 
-export function batchNorm2dBackwardInput(): KernelSource {
+export function batchNorm2dBackwardInput(flat = false): KernelSource {
   return {
     name: 'batchnorm2d.backward_input',
-    key: 'batchnorm2d.backward_input.plane',
+    key: `batchnorm2d.backward_input.${flat ? 'flat' : 'plane'}`,
     code: `${BN_UNIFORMS}
 @group(0) @binding(1) var<storage, read> gradOutput: array<f32>;
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
 @group(0) @binding(3) var<storage, read> variance: array<f32>;
 @group(0) @binding(4) var<storage, read_write> gradInput: array<f32>;
-${planeMain('let s = gamma[c] / sqrt(variance[c] + u.eps);', `let g = gradOutput[i] * s;
+${(flat ? flatMain : planeMain)('let s = gamma[c] / sqrt(variance[c] + u.eps);', `let g = gradOutput[i] * s;
     ${storeMaybeAccumulate('gradInput[i]', 'g')}`)}`,
   };
 }

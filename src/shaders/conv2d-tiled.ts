@@ -184,7 +184,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
 }
 
 /**
- * Forward of a 1×1 convolution without padding, a GEMM over flattened pixels: an invocation
+ * Forward of a 1×1 convolution without padding, a GEMM over flattened pixels (also the input
+ * gradient of a stride-1 one, with the roles of C and OC swapped and accumulate): an invocation
  * takes 8 output channels × `pb` consecutive output pixels of the flattened OH·OW plane (no
  * row tails wasted, no tap loops or bounds checks). Uses the [C][OCpad8] layout of the blocked
  * kernel. Dispatch grid1d(N · ceil(OC / 8) · ceil(OH·OW / pb)).
@@ -225,7 +226,10 @@ ${elementwiseMain('u.count')}
       var b = 0.0;
       if (u.hasBias != 0u) { b = bias[oc]; }
       let base = (n * u.OC + oc) * u.pixels;
-      ${px.map((k) => `if (bp * ${pb}u + ${k}u < u.pixels) { y[base + p${k}] = a${k}_${o >> 2}.${'xyzw'[o & 3]} + b; }`).join('\n      ')}
+      ${px.map((k) => `if (bp * ${pb}u + ${k}u < u.pixels) {
+        let v = a${k}_${o >> 2}.${'xyzw'[o & 3]} + b;
+        if (u.accumulate != 0u) { y[base + p${k}] = y[base + p${k}] + v; } else { y[base + p${k}] = v; }
+      }`).join('\n      ')}
     }
   }`).join('\n  ')}
 }`,

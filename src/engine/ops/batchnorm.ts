@@ -1,7 +1,8 @@
 // Inference-mode BatchNorm2d with running statistics; gradients for input, gamma and beta.
 import type { Tape } from '../tape.ts';
 import { Tensor, assertRank, shapeStr } from '../tensor.ts';
-import { BN_ITEMS, BN_WORKGROUP, batchNorm2dBackwardInput, batchNorm2dForward, channelGradientSum } from '../../shaders/batchnorm.ts';
+import { grid1d } from '../gpu.ts';
+import { BN_FLAT_BELOW, BN_ITEMS, BN_WORKGROUP, batchNorm2dBackwardInput, batchNorm2dForward, channelGradientSum } from '../../shaders/batchnorm.ts';
 
 export interface BatchNormParams {
   gamma: Tensor; beta: Tensor; runningMean: Tensor; runningVar: Tensor;
@@ -18,9 +19,12 @@ export function batchNorm2d(tape: Tape, x: Tensor, p: BatchNormParams, label = '
   const gpu = tape.gpu;
   const y = tape.tensor(x.shape, label, x.requiresGrad || p.gamma.requiresGrad || p.beta.requiresGrad);
   if (C > 65535 || N > 65535) throw new Error(`${label}: ${C} channels or batch ${N} exceed the 65535 workgroups per dimension`);
-  const planeGrid: [number, number, number] = [Math.ceil((H * W) / (BN_WORKGROUP * BN_ITEMS)), C, N];
+  const flat = H * W < BN_FLAT_BELOW;
+  if (flat && C * H * W >= 1 << 24) throw new Error(`${label}: ${C * H * W} elements per sample exceed the flat kernel's 2^24 index range`);
+  const [fx, fy] = grid1d(C * H * W);
+  const planeGrid: [number, number, number] = flat ? [fx, fy, N] : [Math.ceil((H * W) / (BN_WORKGROUP * BN_ITEMS)), C, N];
   const u = (count: number, accumulate: number, mode = 0) => ({ count, C, HW: H * W, accumulate, eps, N, mode, pad0: 0 });
-  tape.push(gpu.dispatch(batchNorm2dForward(), `${label} forward ${shapeStr(x.shape)}`,
+  tape.push(gpu.dispatch(batchNorm2dForward(flat), `${label} forward ${shapeStr(x.shape)}`,
     { x: x.buffer, gamma: p.gamma.buffer, beta: p.beta.buffer, mean: p.runningMean.buffer, variance: p.runningVar.buffer, y: y.buffer },
     u(x.size, 0), planeGrid));
   tape.record({
@@ -29,7 +33,7 @@ export function batchNorm2d(tape: Tape, x: Tensor, p: BatchNormParams, label = '
       const gy = y.grad!;
       if (x.requiresGrad) {
         const gx = t.gradOf(x);
-        t.push(t.gpu.dispatch(batchNorm2dBackwardInput(), `${label} backward input ${shapeStr(x.shape)}`,
+        t.push(t.gpu.dispatch(batchNorm2dBackwardInput(flat), `${label} backward input ${shapeStr(x.shape)}`,
           { gradOutput: gy.buffer, gamma: p.gamma.buffer, variance: p.runningVar.buffer, gradInput: gx.tensor.buffer },
           u(x.size, gx.accumulate), planeGrid));
       }

@@ -16,8 +16,8 @@ export interface Conv2dParams {
   /**
    * Kernel variant. 'naive' is the one-output-per-thread oracle (the default when the weight
    * requires grad); 'blocked' the 8×4 per-thread tiles; 'tiled' the lane-per-pixel tiles of
-   * conv2d-tiled.ts; '1x1' the flattened-pixel GEMM forward for 1×1 unpadded convolutions
-   * (its input gradient is 'blocked'); 'auto' (the default for frozen weights) picks per shape
+   * conv2d-tiled.ts; '1x1' the flattened-pixel GEMM for 1×1 unpadded convolutions
+   * (forward; input gradient too at stride 1, else 'blocked'); 'auto' (the default for frozen weights) picks per shape
    * what bench/ops.ts measured fastest on llvmpipe.
    */
   variant?: Conv2dVariant;
@@ -75,14 +75,15 @@ const is1x1 = (g: Conv2dGeometry) => g.KH === 1 && g.KW === 1 && g.PH === 0 && g
 
 /**
  * The kernels 'auto' runs (bench/ops.ts on llvmpipe, 2 cores): the 1×1 GEMM forward for 1×1
- * layers, else 'blocked'; for the input gradient 'tiled' with 4 channels × 16 pixels when the
+ * layers (its input-gradient form measured slower than 'blocked'), else 'blocked'; for the input gradient 'tiled' with 4 channels × 16 pixels when the
  * input has at most 4 channels (the image layer: 'blocked' would pad 3 channels to 8 and
  * has few threads), else 'blocked'. 'tiled' with wider channel blocks loses on small planes,
  * where most of its 64 pixel lanes idle.
  */
 export function conv2dKernels(g: Conv2dGeometry, variant: Conv2dVariant): { forward: Kernel; backwardInput: Kernel } {
   if (variant === '1x1' && !is1x1(g)) throw new Error(`conv2d: variant '1x1' needs a 1×1 kernel without padding, got ${g.KH}×${g.KW} padding ${g.PH}×${g.PW}`);
-  if (variant !== 'auto') return { forward: variant, backwardInput: variant === '1x1' ? 'blocked' : variant };
+  const gemmBackward = is1x1(g) && g.SH === 1 && g.SW === 1;
+  if (variant !== 'auto') return { forward: variant, backwardInput: variant === '1x1' ? (gemmBackward ? '1x1' : 'blocked') : variant };
   return { forward: is1x1(g) ? '1x1' : 'blocked', backwardInput: g.C <= 4 ? 'tiled' : 'blocked' };
 }
 
@@ -159,7 +160,8 @@ export function conv2d(tape: Tape, x: Tensor, weight: Tensor, bias: Tensor | nul
     name: label, inputs: bias ? [x, weight, bias] : [x, weight], output: y,
     backward: (t) => {
       const gy = y.grad!;
-      if (x.requiresGrad) conv2dBackwardInput(t, gy, weight, x, g, kernels.backwardInput, p.tile ?? tiledTile(g, 'backwardInput'), label);
+      if (x.requiresGrad) conv2dBackwardInput(t, gy, weight, x, g, kernels.backwardInput,
+        kernels.backwardInput === '1x1' ? { cb: CONV_CHANNEL_BLOCK, pb: p.tile?.pb ?? PIXELS_1X1 } : p.tile ?? tiledTile(g, 'backwardInput'), label);
       if (weight.requiresGrad) {
         const gw = t.gradOf(weight);
         t.push(t.gpu.dispatch(conv2dBackwardWeight(), `${label} backward weight ${shapeStr(weight.shape)}`,
@@ -181,6 +183,19 @@ function conv2dBackwardInput(tape: Tape, gy: Tensor, weight: Tensor, x: Tensor, 
   const gx = tape.gradOf(x);
   const what = `${label} backward input gy${shapeStr(gy.shape)} w${shapeStr(weight.shape)} s${g.SH},${g.SW} p${g.PH},${g.PW}`;
   const gpu = tape.gpu;
+  if (variant === '1x1') {
+    // gx[c][p] = Σ_oc W[oc][c]·gy[oc][p]: the 1×1 forward GEMM over gy with the [OC][Cpad8] layout.
+    const wt = weightLayout(tape, weight, 1);
+    const pixels = g.H * g.W;
+    const pb = tile.pb;
+    const pixelBlocks = Math.ceil(pixels / pb), blocksC = Math.ceil(g.C / CONV_CHANNEL_BLOCK);
+    const count = g.N * blocksC * pixelBlocks;
+    const r: Conv2dGeometry = { ...g, C: g.OC, OC: g.C, H: g.OH, W: g.OW, OH: g.H, OW: g.W };
+    tape.push(gpu.dispatch(conv2dForward1x1(pb), what, { x: gy.buffer, weightT: wt.buffer, bias: weight.buffer, y: gx.tensor.buffer },
+      tiledUniforms(r, { pixels, gridW: pixelBlocks, vecPerTap: roundUp(g.C, CONV_CHANNEL_BLOCK) / 4, hasBias: 0, accumulate: gx.accumulate, phases: blocksC, count }),
+      grid1d(count)));
+    return;
+  }
   if (variant === 'tiled') {
     const wt = weightLayout(tape, weight, 1, tile.cb);
     const gridW = Math.ceil(g.W / g.SW);
