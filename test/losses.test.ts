@@ -79,6 +79,33 @@ describe('feature distance', () => {
   }
 });
 
+describe('regularizers over several workgroup chunks per sample', () => {
+  // 3×61×67 = 12261 elements per sample: three partial-sum chunks, the last one partial.
+  const bs: Shape4 = [2, 3, 61, 67];
+  const bn = bs.reduce((a, b) => a * b);
+  const cases: { name: string; make: (x: any) => LossTerm; ref: (x: Float64Array) => { values: number[]; grad: Float64Array } }[] = [
+    { name: 'total_variation β=2', make: (x) => ({ kind: 'total_variation', x, beta: 2, weight: 0.5 }), ref: (x) => totalVariationRef(x, bs, 2) },
+    { name: 'total_variation β=1.5', make: (x) => ({ kind: 'total_variation', x, beta: 1.5, weight: 0.5 }), ref: (x) => totalVariationRef(x, bs, 1.5) },
+    { name: 'alpha_norm α=3', make: (x) => ({ kind: 'alpha_norm', x, alpha: 3, weight: 0.5 }), ref: (x) => alphaNormRef(x, 2, 3) },
+  ];
+  for (const c of cases) {
+    it(`${c.name} on ${bs.join('×')}`, async () => {
+      const gpu = await testGpu();
+      const tape = poisonedTape(gpu);
+      const xd = randn(r, bn);
+      const x = tape.constant(bs, xd, 'x', true);
+      const o = objective(tape, [c.make(x)]);
+      const vals = await readObjective(tape, o);
+      const ref = c.ref(f64(xd));
+      for (let s = 0; s < 2; s++) {
+        expect(relErr(vals[s].terms[0], ref.values[s]), msg(`value sample ${s}, tol 1e-5`)).toBeLessThanOrEqual(VALUE_TOL);
+      }
+      expect(relativeL2(await tape.read(x.grad!), ref.grad.map((v) => v * 0.5)), msg('gradient, tol 1e-4')).toBeLessThanOrEqual(GRAD_TOL);
+      tape.dispose();
+    });
+  }
+});
+
 describe('objective', () => {
   it('weighted sum of terms; the image gradient is the sum of the weighted term gradients', async () => {
     const gpu = await testGpu();

@@ -176,6 +176,24 @@ describe('maxpool2d', () => {
   }
 });
 
+describe('maxpool2d gradient accumulation', () => {
+  it('one input through two max pools: the second scatter pass set adds to the first', async () => {
+    const gpu = await testGpu();
+    const tape = poisonedTape(gpu);
+    const xs: Shape4 = [2, 3, 13, 17];
+    const p = { kernel: 3, stride: 2, padding: 1 } as const;
+    const xd = randn(r, xs.reduce((a, b) => a * b));
+    const x = tape.constant(xs, xd, 'x', true);
+    const y = add(tape, maxPool2d(tape, x, p), maxPool2d(tape, x, p));
+    const gyd = randn(r, y.size);
+    seedGradient(tape, y, tape.constant(y.shape, gyd, 'gy'));
+    tape.backward();
+    const gref = maxPoolRef(f64(xd), xs, { kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: false }, f64(gyd));
+    expect(relativeL2(await tape.read(x.grad!), gref.gx.map((v) => 2 * v)), msg('gradient, tol 1e-4')).toBeLessThanOrEqual(GRAD_TOL);
+    tape.dispose();
+  });
+});
+
 describe('adaptive_avg_pool2d', () => {
   const cases: { x: Shape4; out: [number, number] }[] = [
     { x: [2, 3, 13, 17], out: [6, 6] }, // non-divisible, AlexNet's size

@@ -235,3 +235,63 @@ ${elementwiseMain('u.count')}
 }`,
   };
 }
+
+/**
+ * Forward, the blocked kernel's scheme (one invocation: 8 output channels × `pb` consecutive
+ * pixels of one output row, weights [C][KH][KW][OCpad8]) with pb a multiple of 4.
+ * Dispatch grid1d(N · ceil(OC/8) · OH · ceil(OW/pb)); gridW = ceil(OW/pb), phases = ceil(OC/8).
+ */
+export function conv2dForwardRow(pb: number): KernelSource {
+  if (pb % 4 !== 0) throw new Error(`conv2d row kernel: ${pb} pixels per invocation is not a multiple of 4`);
+  const g = range(pb / 4);
+  return {
+    name: `conv2d.forward.row.8x${pb}`,
+    key: `conv2d.forward.row.8x${pb}`,
+    code: `${TILED_UNIFORMS}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> weightT: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+${elementwiseMain('u.count')}
+  let bw = i % u.gridW;
+  let rest = i / u.gridW;
+  let oh = rest % u.OH;
+  let rest2 = rest / u.OH;
+  let bc = rest2 % u.phases;
+  let n = rest2 / u.phases;
+  let ow0 = bw * ${pb}u;
+  ${g.map((q) => `let iwBase${q} = vec4<i32>(vec4<u32>(ow0 + ${4 * q}u) + vec4<u32>(0u, 1u, 2u, 3u)) * i32(u.SW) - vec4<i32>(i32(u.PW));`).join('\n  ')}
+  ${g.map((q) => range(8).map((j) => `var a${q}_${j} = vec4<f32>(0.0);`).join(' ')).join('\n  ')}
+  let W = i32(u.W);
+  for (var ic = 0u; ic < u.C; ic++) {
+    for (var kh = 0u; kh < u.KH; kh++) {
+      let ih = i32(oh * u.SH + kh) - i32(u.PH);
+      if (ih < 0 || ih >= i32(u.H)) { continue; }
+      let row = ((n * u.C + ic) * u.H + u32(ih)) * u.W;
+      var wi = ((ic * u.KH + kh) * u.KW) * u.vecPerTap + bc * 2u;
+      for (var kw = 0; kw < i32(u.KW); kw++) {
+        let w0 = weightT[wi];
+        let w1 = weightT[wi + 1u];
+        ${g.map((q) => `let iw${q} = iwBase${q} + vec4<i32>(kw);
+        let in${q} = (iw${q} >= vec4<i32>(0)) & (iw${q} < vec4<i32>(W));
+        let xv${q} = vec4<f32>(
+          select(0.0, x[row + u32(iw${q}.x)], in${q}.x), select(0.0, x[row + u32(iw${q}.y)], in${q}.y),
+          select(0.0, x[row + u32(iw${q}.z)], in${q}.z), select(0.0, x[row + u32(iw${q}.w)], in${q}.w));
+        a${q}_0 += w0.x * xv${q}; a${q}_1 += w0.y * xv${q}; a${q}_2 += w0.z * xv${q}; a${q}_3 += w0.w * xv${q};
+        a${q}_4 += w1.x * xv${q}; a${q}_5 += w1.y * xv${q}; a${q}_6 += w1.z * xv${q}; a${q}_7 += w1.w * xv${q};`).join('\n        ')}
+        wi += u.vecPerTap;
+      }
+    }
+  }
+  ${range(8).map((j) => `{
+    let oc = bc * 8u + ${j}u;
+    if (oc < u.OC) {
+      var b = 0.0;
+      if (u.hasBias != 0u) { b = bias[oc]; }
+      let base = ((n * u.OC + oc) * u.OH + oh) * u.OW;
+      ${g.map((q) => range(4).map((c) => `if (ow0 + ${4 * q + c}u < u.OW) { y[base + ow0 + ${4 * q + c}u] = a${q}_${j}.${'xyzw'[c]} + b; }`).join('\n      ')).join('\n      ')}
+    }
+  }`).join('\n  ')}
+}`,
+  };
+}

@@ -7,7 +7,7 @@ import {
   CONV_CHANNEL_BLOCK, CONV_PIXEL_BLOCK, conv2dBackwardInputBlocked, conv2dBackwardInputNaive,
   conv2dBackwardWeight, conv2dForwardBlocked, conv2dForwardNaive, conv2dWeightLayout,
 } from '../../shaders/conv2d.ts';
-import { CONV_TILED_WORKGROUP, type ConvTile, conv2dBackwardInputTiled, conv2dForward1x1, conv2dForwardTiled } from '../../shaders/conv2d-tiled.ts';
+import { CONV_TILED_WORKGROUP, type ConvTile, conv2dBackwardInputTiled, conv2dForward1x1, conv2dForwardRow, conv2dForwardTiled } from '../../shaders/conv2d-tiled.ts';
 import { channelGradientSum } from '../../shaders/batchnorm.ts';
 
 export interface Conv2dParams {
@@ -26,7 +26,7 @@ export interface Conv2dParams {
   label?: string;
 }
 
-export type Conv2dVariant = 'auto' | 'blocked' | 'tiled' | '1x1' | 'naive';
+export type Conv2dVariant = 'auto' | 'blocked' | 'row' | 'tiled' | '1x1' | 'naive';
 type Kernel = Exclude<Conv2dVariant, 'auto'>;
 
 export interface Conv2dGeometry {
@@ -83,7 +83,7 @@ const is1x1 = (g: Conv2dGeometry) => g.KH === 1 && g.KW === 1 && g.PH === 0 && g
 export function conv2dKernels(g: Conv2dGeometry, variant: Conv2dVariant): { forward: Kernel; backwardInput: Kernel } {
   if (variant === '1x1' && !is1x1(g)) throw new Error(`conv2d: variant '1x1' needs a 1×1 kernel without padding, got ${g.KH}×${g.KW} padding ${g.PH}×${g.PW}`);
   const gemmBackward = is1x1(g) && g.SH === 1 && g.SW === 1;
-  if (variant !== 'auto') return { forward: variant, backwardInput: variant === '1x1' ? (gemmBackward ? '1x1' : 'blocked') : variant };
+  if (variant !== 'auto') return { forward: variant, backwardInput: variant === '1x1' ? (gemmBackward ? '1x1' : 'blocked') : variant === 'row' ? 'blocked' : variant };
   return { forward: is1x1(g) ? '1x1' : 'blocked', backwardInput: g.C <= 4 ? 'tiled' : 'blocked' };
 }
 
@@ -135,6 +135,14 @@ export function conv2d(tape: Tape, x: Tensor, weight: Tensor, bias: Tensor | nul
     tape.push(gpu.dispatch(conv2dForwardTiled(tile), what, { x: x.buffer, weightT: wt.buffer, bias: biasBuf, y: y.buffer },
       tiledUniforms(g, { pixels, gridW: 0, vecPerTap: roundUp(g.OC, tile.cb) / 4, hasBias, accumulate: 0, phases: 1 }),
       [Math.ceil(pixels / (CONV_TILED_WORKGROUP * tile.pb)), Math.ceil(g.OC / tile.cb), g.N]));
+  } else if (kernels.forward === 'row') {
+    const wt = weightLayout(tape, weight, 0);
+    const pb = p.tile?.pb ?? 8;
+    const gridW = Math.ceil(g.OW / pb), blocksC = Math.ceil(g.OC / CONV_CHANNEL_BLOCK);
+    const count = g.N * blocksC * g.OH * gridW;
+    tape.push(gpu.dispatch(conv2dForwardRow(pb), what, { x: x.buffer, weightT: wt.buffer, bias: biasBuf, y: y.buffer },
+      tiledUniforms(g, { pixels: 0, gridW, vecPerTap: roundUp(g.OC, CONV_CHANNEL_BLOCK) / 4, hasBias, accumulate: 0, phases: blocksC, count }),
+      grid1d(count)));
   } else if (kernels.forward === '1x1') {
     const wt = weightLayout(tape, weight, 0);
     const pixels = g.OH * g.OW;
