@@ -10,7 +10,9 @@ import { decodeImage, encodePng, readImage } from './images.ts';
 import { resolveWeights } from './weights-source.ts';
 import type { Gpu } from '../engine/gpu.ts';
 import { loadModel, randomStateDict, type LoadedModel } from '../models/network.ts';
-import { architecture, listTaps, resolveTap } from '../models/taps.ts';
+import { checkStateDict } from '../models/weights/check.ts';
+import type { StateDict } from '../models/weights/types.ts';
+import { architecture, expectedParameters, listTaps, resolveTap } from '../models/taps.ts';
 import { readStateDict } from '../models/weights/index.ts';
 import { weightsEntry } from '../models/weights/catalog.ts';
 import { DivergedError, Inversion, type Progress } from '../invert/inversion.ts';
@@ -143,13 +145,14 @@ export function planCells(spec: RunSpec, identity: { weights: string; image: str
   return cells;
 }
 
-interface Loaded { model: LoadedModel; identity: string }
+interface PreparedWeights { sd: StateDict; weights: LoadedModel['weights']; identity: string; fileName: string }
 
-async function loadWeights(gpu: Gpu, spec: RunSpec, ev: RunEvents): Promise<Loaded> {
+/** Finds, reads and checks the weights on the CPU (before anything is written or the GPU starts). */
+async function prepareWeights(spec: RunSpec, ev: RunEvents): Promise<PreparedWeights> {
   const name = architecture(spec.model).name;
-  const random = (why: string): Loaded => {
+  const random = (why: string): PreparedWeights => {
     ev.warn?.(`RANDOM WEIGHTS: ${why}. Results show what a randomly initialised ${name} keeps, not a trained one.`);
-    return { model: loadModel(gpu, name, randomStateDict(name, 0), { kind: 'random', description: `seeded random initialisation (seed 0): ${why}` }), identity: 'random:0' };
+    return { sd: randomStateDict(name, 0), weights: { kind: 'random', description: `seeded random initialisation (seed 0): ${why}` }, identity: 'random:0', fileName: 'random' };
   };
   if (spec.weights === 'random') return random('--weights random was given');
   let resolved;
@@ -163,16 +166,15 @@ async function loadWeights(gpu: Gpu, spec: RunSpec, ev: RunEvents): Promise<Load
     }
     return usage(msg);
   }
-  const bytes = new Uint8Array(readFileSync(resolved.path));
+  const fileName = basename(resolved.path);
   const st = statSync(resolved.path);
-  const kind = resolved.source === 'explicit' ? 'file' : 'pretrained';
-  let sd;
-  try { sd = readStateDict(bytes, basename(resolved.path)); } catch (e) { return usage((e as Error).message); }
-  let model: LoadedModel;
+  let sd: StateDict;
   try {
-    model = loadModel(gpu, name, sd, { kind, description: `${resolved.path} (${resolved.source})` }, basename(resolved.path));
+    sd = readStateDict(new Uint8Array(readFileSync(resolved.path)), fileName);
+    checkStateDict(sd, expectedParameters(name), { optional: (k) => k.endsWith('num_batches_tracked'), fileName, modelName: name });
   } catch (e) { return usage((e as Error).message); }
-  return { model, identity: `${resolved.path}:${st.size}:${st.mtimeMs}` };
+  const kind = resolved.source === 'explicit' ? 'file' : 'pretrained';
+  return { sd, weights: { kind, description: `${resolved.path} (${resolved.source})` }, identity: `${resolved.path}:${st.size}:${st.mtimeMs}`, fileName };
 }
 
 function loadImage(spec: RunSpec): Promise<RgbImage> {
@@ -204,23 +206,21 @@ function readCell(dir: string, cell: CellPlan): CellReport | null {
 export async function runInversions(spec: RunSpec, ev: RunEvents = {}): Promise<RunResult> {
   // Everything the user typed is checked before the GPU starts.
   const arch = architecture(spec.model);
-  presetSettings(spec.preset, spec.model, 'features.0');
   const image = await loadImage(spec);
   const imageBytes = readFileSync(spec.image);
+  planCells(spec, { weights: '', image: '' }); // layers and settings, before reading weights
+
+  const prepared = await prepareWeights(spec, ev);
+  const cells = planCells(spec, { weights: prepared.identity, image: sha256(imageBytes) });
   const outDir = resolve(spec.out);
   try { mkdirSync(join(outDir, 'cells'), { recursive: true }); } catch (e) { usage(`cannot create output folder ${spec.out}: ${(e as Error).message}`); }
-  // Cells are planned with the weights identity once the weights are known; check the layers now.
-  expandLayers(arch.name, spec.layers);
-  for (const s of spec.sweeps) for (const v of s.values) applyOverrides(presetSettings(spec.preset, spec.model, 'features.0'), { ...spec.overrides, [s.param]: v });
-
   const startedAt = new Date().toISOString();
   const gpu = await createNodeGpu();
   const reports: CellReport[] = [];
   let interrupted = false;
-  let loaded: Loaded | null = null;
+  let model: LoadedModel | null = null;
   try {
-    loaded = await loadWeights(gpu, spec, ev);
-    const cells = planCells(spec, { weights: loaded.identity, image: sha256(imageBytes) });
+    model = loadModel(gpu, architecture(spec.model).name, prepared.sd, prepared.weights, prepared.fileName);
     const target = preprocess(image, { resize: spec.resize, crop: spec.size });
     const original = displayedOriginal(image, spec);
     let anyDiverged = false;
@@ -235,7 +235,7 @@ export async function runInversions(spec: RunSpec, ev: RunEvents = {}): Promise<
       }
       if (ev.interrupted?.()) { interrupted = true; break; }
       ev.cellStart?.(cell, index, cells.length);
-      const report = await runCell(gpu, loaded.model, spec, cell, target, original, ev);
+      const report = await runCell(gpu, model, spec, cell, target, original, ev);
       if (report === null) { interrupted = true; break; }
       anyDiverged ||= report.status === 'diverged';
       const { pngBase64, ...stored } = report;
@@ -243,10 +243,10 @@ export async function runInversions(spec: RunSpec, ev: RunEvents = {}): Promise<
       reports.push(report);
       ev.cellEnd?.(cell, report, false);
     }
-    writeSummary(outDir, spec, loaded.model, gpu, cells, reports, original, startedAt);
+    writeSummary(outDir, spec, model, gpu, cells, reports, original, startedAt);
     return { exitCode: interrupted ? 130 : anyDiverged ? 3 : 0, cells: reports, outDir, interrupted };
   } finally {
-    loaded?.model.destroy();
+    model?.destroy();
     gpu.destroy();
   }
 }

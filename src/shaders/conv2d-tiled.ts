@@ -295,3 +295,75 @@ ${elementwiseMain('u.count')}
 }`,
   };
 }
+
+/**
+ * Input gradient, the blocked kernel's phase scheme with `pb` (a multiple of 4) same-phase
+ * input columns per invocation: iw = r + SW·(pb·b + t). Weights [KH][KW][OC][Cpad8].
+ * Dispatch grid1d(N · ceil(C/8) · H · gridW), gridW = SW · ceil(ceil(W/SW)/pb), phases = ceil(C/8).
+ */
+export function conv2dBackwardInputRow(pb: number): KernelSource {
+  if (pb % 4 !== 0) throw new Error(`conv2d row kernel: ${pb} pixels per invocation is not a multiple of 4`);
+  const g = range(pb / 4);
+  return {
+    name: `conv2d.backward_input.row.8x${pb}`,
+    key: `conv2d.backward_input.row.8x${pb}`,
+    code: `${TILED_UNIFORMS}
+@group(0) @binding(1) var<storage, read> gradOutput: array<f32>;
+@group(0) @binding(2) var<storage, read> weightT: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> gradInput: array<f32>;
+${elementwiseMain('u.count')}
+  let perPhase = u.gridW / u.SW;
+  let bwAll = i % u.gridW;
+  let r = bwAll / perPhase;
+  let b = bwAll % perPhase;
+  let rest = i / u.gridW;
+  let ih = rest % u.H;
+  let rest2 = rest / u.H;
+  let bc = rest2 % u.phases;
+  let n = rest2 / u.phases;
+  ${g.map((q) => range(8).map((j) => `var a${q}_${j} = vec4<f32>(0.0);`).join(' ')).join('\n  ')}
+  let jw0 = i32(b * ${pb}u);
+  let OW = i32(u.OW);
+  let gplane = u.OH * u.OW;
+  for (var kh = (ih + u.PH) % u.SH; kh < u.KH; kh += u.SH) {
+    let t = i32(ih + u.PH) - i32(kh);
+    if (t < 0) { break; }
+    let oh = u32(t) / u.SH;
+    if (oh >= u.OH) { continue; }
+    for (var kw = (r + u.PW) % u.SW; kw < u.KW; kw += u.SW) {
+      // ow of the first pixel; exact division (the numerator is a multiple of SW).
+      let q = (i32(r + u.PW) - i32(kw)) / i32(u.SW);
+      ${g.map((p) => `let ow${p} = vec4<i32>(jw0 + q + ${4 * p}) + vec4<i32>(0, 1, 2, 3);
+      let in${p} = (ow${p} >= vec4<i32>(0)) & (ow${p} < vec4<i32>(OW));`).join('\n      ')}
+      if (!(${g.map((p) => `any(in${p})`).join(' || ')})) { continue; }
+      var gi = (n * u.OC * u.OH + oh) * u.OW;
+      var wi = ((kh * u.KW + kw) * u.OC) * u.vecPerTap + bc * 2u;
+      for (var oc = 0u; oc < u.OC; oc++) {
+        let w0 = weightT[wi];
+        let w1 = weightT[wi + 1u];
+        ${g.map((p) => `let gv${p} = vec4<f32>(
+          select(0.0, gradOutput[gi + u32(ow${p}.x)], in${p}.x), select(0.0, gradOutput[gi + u32(ow${p}.y)], in${p}.y),
+          select(0.0, gradOutput[gi + u32(ow${p}.z)], in${p}.z), select(0.0, gradOutput[gi + u32(ow${p}.w)], in${p}.w));
+        a${p}_0 += w0.x * gv${p}; a${p}_1 += w0.y * gv${p}; a${p}_2 += w0.z * gv${p}; a${p}_3 += w0.w * gv${p};
+        a${p}_4 += w1.x * gv${p}; a${p}_5 += w1.y * gv${p}; a${p}_6 += w1.z * gv${p}; a${p}_7 += w1.w * gv${p};`).join('\n        ')}
+        gi += gplane;
+        wi += u.vecPerTap;
+      }
+    }
+  }
+  ${range(8).map((j) => `{
+    let ic = bc * 8u + ${j}u;
+    if (ic < u.C) {
+      let base = ((n * u.C + ic) * u.H + ih) * u.W;
+      ${g.map((p) => range(4).map((c) => `{
+        let iw = r + u.SW * (b * ${pb}u + ${4 * p + c}u);
+        if (iw < u.W) {
+          let v = a${p}_${j}.${'xyzw'[c]};
+          if (u.accumulate != 0u) { gradInput[base + iw] = gradInput[base + iw] + v; } else { gradInput[base + iw] = v; }
+        }
+      }`).join('\n      ')).join('\n      ')}
+    }
+  }`).join('\n  ')}
+}`,
+  };
+}

@@ -7,7 +7,7 @@ import {
   CONV_CHANNEL_BLOCK, CONV_PIXEL_BLOCK, conv2dBackwardInputBlocked, conv2dBackwardInputNaive,
   conv2dBackwardWeight, conv2dForwardBlocked, conv2dForwardNaive, conv2dWeightLayout,
 } from '../../shaders/conv2d.ts';
-import { CONV_TILED_WORKGROUP, type ConvTile, conv2dBackwardInputTiled, conv2dForward1x1, conv2dForwardRow, conv2dForwardTiled } from '../../shaders/conv2d-tiled.ts';
+import { CONV_TILED_WORKGROUP, type ConvTile, conv2dBackwardInputTiled, conv2dBackwardInputRow, conv2dForward1x1, conv2dForwardRow, conv2dForwardTiled } from '../../shaders/conv2d-tiled.ts';
 import { channelGradientSum } from '../../shaders/batchnorm.ts';
 
 export interface Conv2dParams {
@@ -68,6 +68,8 @@ function tiledUniforms(g: Conv2dGeometry, e: { pixels: number; gridW: number; ve
   };
 }
 
+/** Pixels per invocation of the 'row' kernels. */
+const ROW_PIXELS = 8;
 /** Pixels per invocation of the 1×1 forward kernel. */
 const PIXELS_1X1 = 4;
 
@@ -83,7 +85,7 @@ const is1x1 = (g: Conv2dGeometry) => g.KH === 1 && g.KW === 1 && g.PH === 0 && g
 export function conv2dKernels(g: Conv2dGeometry, variant: Conv2dVariant): { forward: Kernel; backwardInput: Kernel } {
   if (variant === '1x1' && !is1x1(g)) throw new Error(`conv2d: variant '1x1' needs a 1×1 kernel without padding, got ${g.KH}×${g.KW} padding ${g.PH}×${g.PW}`);
   const gemmBackward = is1x1(g) && g.SH === 1 && g.SW === 1;
-  if (variant !== 'auto') return { forward: variant, backwardInput: variant === '1x1' ? (gemmBackward ? '1x1' : 'blocked') : variant === 'row' ? 'blocked' : variant };
+  if (variant !== 'auto') return { forward: variant, backwardInput: variant === '1x1' ? (gemmBackward ? '1x1' : 'blocked') : variant };
   return { forward: is1x1(g) ? '1x1' : 'blocked', backwardInput: g.C <= 4 ? 'tiled' : 'blocked' };
 }
 
@@ -137,7 +139,7 @@ export function conv2d(tape: Tape, x: Tensor, weight: Tensor, bias: Tensor | nul
       [Math.ceil(pixels / (CONV_TILED_WORKGROUP * tile.pb)), Math.ceil(g.OC / tile.cb), g.N]));
   } else if (kernels.forward === 'row') {
     const wt = weightLayout(tape, weight, 0);
-    const pb = p.tile?.pb ?? 8;
+    const pb = p.tile?.pb ?? ROW_PIXELS;
     const gridW = Math.ceil(g.OW / pb), blocksC = Math.ceil(g.OC / CONV_CHANNEL_BLOCK);
     const count = g.N * blocksC * g.OH * gridW;
     tape.push(gpu.dispatch(conv2dForwardRow(pb), what, { x: x.buffer, weightT: wt.buffer, bias: biasBuf, y: y.buffer },
@@ -169,7 +171,9 @@ export function conv2d(tape: Tape, x: Tensor, weight: Tensor, bias: Tensor | nul
     backward: (t) => {
       const gy = y.grad!;
       if (x.requiresGrad) conv2dBackwardInput(t, gy, weight, x, g, kernels.backwardInput,
-        kernels.backwardInput === '1x1' ? { cb: CONV_CHANNEL_BLOCK, pb: p.tile?.pb ?? PIXELS_1X1 } : p.tile ?? tiledTile(g, 'backwardInput'), label);
+        kernels.backwardInput === '1x1' ? { cb: CONV_CHANNEL_BLOCK, pb: p.tile?.pb ?? PIXELS_1X1 }
+          : kernels.backwardInput === 'row' ? { cb: CONV_CHANNEL_BLOCK, pb: p.tile?.pb ?? ROW_PIXELS }
+          : p.tile ?? tiledTile(g, 'backwardInput'), label);
       if (weight.requiresGrad) {
         const gw = t.gradOf(weight);
         t.push(t.gpu.dispatch(conv2dBackwardWeight(), `${label} backward weight ${shapeStr(weight.shape)}`,
@@ -201,6 +205,16 @@ function conv2dBackwardInput(tape: Tape, gy: Tensor, weight: Tensor, x: Tensor, 
     const r: Conv2dGeometry = { ...g, C: g.OC, OC: g.C, H: g.OH, W: g.OW, OH: g.H, OW: g.W };
     tape.push(gpu.dispatch(conv2dForward1x1(pb), what, { x: gy.buffer, weightT: wt.buffer, bias: weight.buffer, y: gx.tensor.buffer },
       tiledUniforms(r, { pixels, gridW: pixelBlocks, vecPerTap: roundUp(g.C, CONV_CHANNEL_BLOCK) / 4, hasBias: 0, accumulate: gx.accumulate, phases: blocksC, count }),
+      grid1d(count)));
+    return;
+  }
+  if (variant === 'row') {
+    const wt = weightLayout(tape, weight, 1);
+    const pb = tile.pb;
+    const gridW = g.SW * Math.ceil(Math.ceil(g.W / g.SW) / pb), blocksC = Math.ceil(g.C / CONV_CHANNEL_BLOCK);
+    const count = g.N * blocksC * g.H * gridW;
+    tape.push(gpu.dispatch(conv2dBackwardInputRow(pb), what, { gradOutput: gy.buffer, weightT: wt.buffer, gradInput: gx.tensor.buffer },
+      tiledUniforms(g, { pixels: 0, gridW, vecPerTap: roundUp(g.C, CONV_CHANNEL_BLOCK) / 4, hasBias: 0, accumulate: gx.accumulate, phases: blocksC, count }),
       grid1d(count)));
     return;
   }
