@@ -40,8 +40,10 @@ const tiles = [{ cb: 4, pb: 16 }, { cb: 16, pb: 4 }, { cb: 8, pb: 2 }, { cb: 12,
 
 describe('conv2d', () => {
   const runs = [
-    ...(['naive', 'blocked', 'tiled', 'auto', '1x1'] as const).map((variant) => ({ variant, tile: undefined as { cb: number; pb: number } | undefined })),
+    ...(['naive', 'blocked', 'row', 'tiled', 'auto', '1x1'] as const).map((variant) => ({ variant, tile: undefined as { cb: number; pb: number } | undefined })),
     ...tiles.map((tile) => ({ variant: 'tiled' as const, tile })),
+    { variant: 'row' as const, tile: { cb: 8, pb: 4 } },
+    { variant: '1x1' as const, tile: { cb: 8, pb: 3 } },
   ];
   for (const { variant, tile } of runs) {
     for (const c of convCases) {

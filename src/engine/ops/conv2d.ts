@@ -15,10 +15,11 @@ export interface Conv2dParams {
   padding?: number | [number, number];
   /**
    * Kernel variant. 'naive' is the one-output-per-thread oracle (the default when the weight
-   * requires grad); 'blocked' the 8×4 per-thread tiles; 'tiled' the lane-per-pixel tiles of
-   * conv2d-tiled.ts; '1x1' the flattened-pixel GEMM for 1×1 unpadded convolutions
-   * (forward; input gradient too at stride 1, else 'blocked'); 'auto' (the default for frozen weights) picks per shape
-   * what bench/ops.ts measured fastest on llvmpipe.
+   * requires grad); 'blocked' the 8 channels × 4 pixels per-thread tiles; 'row' the same scheme
+   * with 8 × tile.pb (default 8) pixels; 'tiled' the lane-per-pixel tiles of conv2d-tiled.ts;
+   * '1x1' the flattened-pixel GEMM for 1×1 unpadded convolutions (forward; input gradient too
+   * at stride 1, else 'blocked'); 'auto' (the default for frozen weights) picks per shape, see
+   * conv2dKernels.
    */
   variant?: Conv2dVariant;
   /** Tile of the 'tiled' variant (default: see tiledTile); for '1x1' only pb (pixels per invocation) counts. */
@@ -76,17 +77,19 @@ const PIXELS_1X1 = 4;
 const is1x1 = (g: Conv2dGeometry) => g.KH === 1 && g.KW === 1 && g.PH === 0 && g.PW === 0;
 
 /**
- * The kernels 'auto' runs (bench/ops.ts on llvmpipe, 2 cores): the 1×1 GEMM forward for 1×1
- * layers (its input-gradient form measured slower than 'blocked'), else 'blocked'; for the input gradient 'tiled' with 4 channels × 16 pixels when the
- * input has at most 4 channels (the image layer: 'blocked' would pad 3 channels to 8 and
- * has few threads), else 'blocked'. 'tiled' with wider channel blocks loses on small planes,
- * where most of its 64 pixel lanes idle.
+ * The kernels 'auto' runs (measured on llvmpipe, 2 cores, at the AlexNet/ResNet50 shapes):
+ * forward, the 1×1 GEMM for stride-1 1×1 layers (its input-gradient form measured slower) and
+ * 'row' (8 channels × 8 pixels) for the rest, 1.2–2× over 'blocked' (8×4); input gradient, 'tiled'
+ * with 4 channels × 16 pixels when the input has at most 4 channels (the image layer: 8-channel
+ * blocks would compute 5 padding channels), else 'row'. 'tiled' with wide channel blocks loses
+ * on small planes, where most of its 64 pixel lanes idle.
  */
 export function conv2dKernels(g: Conv2dGeometry, variant: Conv2dVariant): { forward: Kernel; backwardInput: Kernel } {
   if (variant === '1x1' && !is1x1(g)) throw new Error(`conv2d: variant '1x1' needs a 1×1 kernel without padding, got ${g.KH}×${g.KW} padding ${g.PH}×${g.PW}`);
+  // Stride-1 1×1: flattened pixels are contiguous in x and y, the plain GEMM.
   const gemmBackward = is1x1(g) && g.SH === 1 && g.SW === 1;
   if (variant !== 'auto') return { forward: variant, backwardInput: variant === '1x1' ? (gemmBackward ? '1x1' : 'blocked') : variant };
-  return { forward: is1x1(g) ? '1x1' : 'blocked', backwardInput: g.C <= 4 ? 'tiled' : 'blocked' };
+  return { forward: gemmBackward ? '1x1' : 'row', backwardInput: g.C <= 4 ? 'tiled' : 'row' };
 }
 
 /** Tile of the 'tiled' kernels when none is given. */
