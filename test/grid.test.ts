@@ -1,20 +1,11 @@
 import { describe, it, expect } from 'vitest';
+import { mulberry32 } from '../src/engine/random.ts';
 import { makeGrid, gridLayout, type GridOptions } from '../src/invert/grid.ts';
 import { drawText, lineHeight, textWidth, toFontText, wrapText } from '../src/invert/bitmap-font.ts';
 import { createImage, quantize8, type Rgb, type RgbImage } from '../src/invert/image.ts';
 import { decodeImage, encodePng } from '../src/node/images.ts';
 
 const SEED = (Date.now() ^ (process.pid << 8)) >>> 0;
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = mulberry32(SEED);
 const why = `(seed ${SEED})`;
 

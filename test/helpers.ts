@@ -4,6 +4,7 @@ import { createNodeGpu } from '../src/node/device.ts';
 import type { Gpu } from '../src/engine/gpu.ts';
 import { Tape } from '../src/engine/tape.ts';
 import type { Tensor } from '../src/engine/tensor.ts';
+import { mulberry32 } from '../src/engine/random.ts';
 
 let gpuPromise: Promise<Gpu> | null = null;
 
@@ -15,17 +16,8 @@ export function testGpu(): Promise<Gpu> {
   return gpuPromise;
 }
 
-/** Mulberry32: small, seedable, good enough for test data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG for test data (the engine's Mulberry32). */
+export const rng = mulberry32;
 
 /** Fresh seed per run (printed by the caller on failure), or TEST_SEED to replay one. */
 export function freshSeed(): number {

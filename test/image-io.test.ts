@@ -3,6 +3,7 @@
 // /usr/bin/python3 has PIL) check files from a real encoder with its filters and
 // chroma subsampling.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mulberry32 } from '../src/engine/random.ts';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,16 +16,6 @@ import { createImage, type RgbImage } from '../src/invert/image.ts';
 const PY = '/usr/bin/python3';
 const SEED = (Date.now() ^ (process.pid << 8)) >>> 0;
 const why = `(seed ${SEED})`;
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = mulberry32(SEED);
 const randInt = (n: number) => Math.floor(rand() * n);
 

@@ -1,6 +1,7 @@
 // Resize / CenterCrop / preprocess against PIL and torchvision (via /usr/bin/python3,
 // tools/image_reference.py), plus the pure-TS parts that need no reference.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mulberry32 } from '../src/engine/random.ts';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,16 +26,6 @@ const PY = '/usr/bin/python3';
 const SEED = (Date.now() ^ (process.pid << 8)) >>> 0;
 const why = `(seed ${SEED})`;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = mulberry32(SEED);
 
 // Smooth-ish random content (a random gradient plus noise) so resampling errors show up

@@ -3,6 +3,7 @@
 // environment's /usr/bin/python3; when it is, the script also calls skimage and this test
 // compares against both).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mulberry32 } from '../src/engine/random.ts';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,16 +15,6 @@ import { readImage } from '../src/node/images.ts';
 const PY = '/usr/bin/python3';
 const SEED = (Date.now() ^ (process.pid << 8)) >>> 0;
 const why = `(seed ${SEED})`;
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = mulberry32(SEED);
 
 const constant = (w: number, h: number, v: number): RgbImage => createImage(w, h, [v, v, v]);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { mulberry32 } from '../src/engine/random.ts';
 import { readStateDict } from '../src/models/weights/index.ts';
 import { unpickle } from '../src/models/weights/pickle.ts';
 import { readZip } from '../src/models/weights/zip.ts';
@@ -24,16 +25,6 @@ const FILES = [
 // 400 × 9 = 3,600 cases; WEIGHTS_FUZZ_CASES raises it for a longer soak.
 const CASES_PER_FILE = Number(process.env.WEIGHTS_FUZZ_CASES ?? 400);
 
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = Number(process.env.WEIGHTS_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../src/engine/random.ts';
 import { bf16ToF32, decodeRange, gather, type StridedView } from '../src/models/weights/dtype.ts';
 import {
   checkStateDict,
@@ -27,16 +28,6 @@ const decodeExpected = (v: number | string) =>
   v === 'nan' ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : (v as number);
 
 // Seeded PRNG so a failing random case can be replayed (the seed is in the test name).
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const SEED = Number(process.env.WEIGHTS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
 // ---------- tiny writers for hand-made test files ----------
