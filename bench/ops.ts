@@ -3,10 +3,9 @@
 // the first-dispatch time (llvmpipe compiles a pipeline at its first dispatch), then writes
 // the table with the adapter's description to bench/results/ops-<adapter>.json.
 //   npx tsx bench/ops.ts [--filter conv] [--quick]
-import { mkdirSync, writeFileSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createNodeGpu, describeAdapter } from '../src/node/device.ts';
+import { timeCommands, writeResults } from './common.ts';
 import type { Command, Gpu } from '../src/engine/gpu.ts';
 import { Tape } from '../src/engine/tape.ts';
 import type { Tensor } from '../src/engine/tensor.ts';
@@ -32,26 +31,7 @@ function noise(n: number, seed: number): Float32Array {
   return a;
 }
 
-/** Times a command list: first run alone (compile + run), then median ms per copy over batches of copies in one submit. */
-async function time(gpu: Gpu, cmds: Command[], label: string): Promise<{ ms: number; first: number }> {
-  const t0 = performance.now();
-  await gpu.run(cmds, label);
-  const first = performance.now() - t0;
-  // Size the batch so each submit takes ~150 ms (dispatch + submit overheads amortised).
-  const t1 = performance.now();
-  await gpu.run(cmds, label);
-  const one = Math.max(performance.now() - t1, 0.05);
-  const copies = Math.max(1, Math.min(200, Math.round(150 / one)));
-  const batch = Array.from({ length: copies }, () => cmds).flat();
-  const samples: number[] = [];
-  for (let k = 0; k < (args.quick ? 2 : 5); k++) {
-    const s = performance.now();
-    await gpu.run(batch, label);
-    samples.push((performance.now() - s) / copies);
-  }
-  samples.sort((a, b) => a - b);
-  return { ms: samples[Math.floor(samples.length / 2)], first };
-}
+const time = (gpu: Gpu, cmds: Command[], label: string) => timeCommands(gpu, cmds, label, args.quick ? 2 : 5);
 
 interface Case {
   op: string; shape: string;
@@ -219,13 +199,7 @@ async function main(): Promise<void> {
     await lossRows(gpu, rows);
     for (const r of rows.slice(before)) console.log(fmt(r));
   }
-  const dir = join(import.meta.dirname, 'results');
-  mkdirSync(dir, { recursive: true });
-  const slug = adapter.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60);
-  const file = join(dir, `ops-${slug}.json`);
-  writeFileSync(`${file}.tmp`, JSON.stringify({ date: new Date().toISOString(), adapter: gpu.adapter, pipelines: gpu.pipelineCount, rows }, null, 1));
-  renameSync(`${file}.tmp`, file);
-  console.log(`wrote ${file}`);
+  console.log(`wrote ${writeResults('ops', gpu, { pipelines: gpu.pipelineCount, rows })}`);
   gpu.destroy();
 }
 

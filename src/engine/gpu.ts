@@ -58,6 +58,29 @@ export class Gpu {
   /** Pipelines compiled so far (the bench reports it; llvmpipe compiles at first dispatch). */
   get pipelineCount(): number { return this.kernels.size; }
 
+  /**
+   * Requests the device the engine needs from an adapter (the largest storage bindings it
+   * offers) and wraps it. Shared by the Node (Dawn) and browser (navigator.gpu) entry points.
+   */
+  static async fromAdapter(adapter: GPUAdapter, backend: string): Promise<Gpu> {
+    const limits = adapter.limits;
+    const device = await adapter.requestDevice({
+      label: 'preimage',
+      requiredLimits: {
+        maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+        maxBufferSize: limits.maxBufferSize,
+        maxStorageBuffersPerShaderStage: Math.min(limits.maxStorageBuffersPerShaderStage, 10),
+        maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
+      },
+    });
+    device.addEventListener('uncapturederror', (e) => {
+      // Errors outside our scopes are still reported with their labels rather than lost.
+      console.error(`WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`);
+    });
+    const info = adapter.info;
+    return new Gpu(device, { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description, backend });
+  }
+
   constructor(device: GPUDevice, adapter: AdapterDescription) {
     this.device = device;
     this.adapter = adapter;

@@ -4,7 +4,7 @@ import { create, globals } from 'webgpu';
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Gpu, type AdapterDescription } from '../engine/gpu.ts';
+import { Gpu } from '../engine/gpu.ts';
 
 let dawn: GPU | null = null;
 
@@ -26,28 +26,10 @@ export async function createNodeGpu(opts: NodeGpuOptions = {}): Promise<Gpu> {
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new Error(INSTALL_HINT);
   const info = adapter.info;
-  const desc: AdapterDescription = {
-    vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description,
-    backend: (info as unknown as { backend?: string }).backend ?? 'vulkan',
-  };
   if (/null/i.test(`${info.vendor} ${info.device} ${info.description}`) || (info as unknown as { backendType?: string }).backendType === 'null') {
     throw new Error(`${INSTALL_HINT} (only Dawn's null backend is available, which computes nothing)`);
   }
-  const limits = adapter.limits;
-  const device = await adapter.requestDevice({
-    label: 'preimage',
-    requiredLimits: {
-      maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
-      maxBufferSize: limits.maxBufferSize,
-      maxStorageBuffersPerShaderStage: Math.min(limits.maxStorageBuffersPerShaderStage, 10),
-      maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
-    },
-  });
-  device.addEventListener('uncapturederror', (e) => {
-    // Errors outside our scopes still get printed with their labels rather than lost.
-    console.error(`WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`);
-  });
-  return new Gpu(device, desc);
+  return Gpu.fromAdapter(adapter, 'dawn');
 }
 
 export function describeAdapter(gpu: Gpu): string {
