@@ -60,7 +60,7 @@ function alexnetReference(seed: number): Float64Array {
 
 describe.skipIf(!haveChromium)('portable engine in headless Chromium WebGPU', () => {
   const seed = freshSeed();
-  const tmp = mkdtempSync(join(tmpdir(), 'preimage-browser-'));
+  let tmp = '';
   let server: Server | null = null;
   let context: BrowserContext | null = null;
   let result: BrowserResult | null = null;
@@ -68,6 +68,7 @@ describe.skipIf(!haveChromium)('portable engine in headless Chromium WebGPU', ()
   const timings: Record<string, number> = {};
 
   beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'preimage-browser-'));
     let t = performance.now();
     const lap = (name: string) => { const now = performance.now(); timings[name] = Math.round(now - t); t = now; };
 
@@ -84,6 +85,7 @@ describe.skipIf(!haveChromium)('portable engine in headless Chromium WebGPU', ()
       const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
       if (path === '/' || path === '/index.html') { res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }); res.end(PAGE); }
       else if (path === '/entry.js') { res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }); res.end(js); }
+      else if (path === '/favicon.ico') { res.writeHead(204); res.end(); }
       else { res.writeHead(404); res.end(); }
     });
     await new Promise<void>((resolve, reject) => { server!.once('error', reject); server!.listen(0, '127.0.0.1', resolve); });
@@ -110,9 +112,9 @@ describe.skipIf(!haveChromium)('portable engine in headless Chromium WebGPU', ()
 
   afterAll(async () => {
     await context?.close().catch(() => {});
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-    server?.closeAllConnections?.();
-    rmSync(tmp, { recursive: true, force: true });
+    const s = server;
+    if (s) await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections(); });
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
   const msg = (what: string) => `${what} (TEST_SEED=${seed})${pageLog.length ? `\npage log:\n${pageLog.join('\n')}` : ''}`;
@@ -126,11 +128,11 @@ describe.skipIf(!haveChromium)('portable engine in headless Chromium WebGPU', ()
     expect(a.backend).toBe('browser');
   });
 
-  it('every in-page check passes (conv2d, fused objective, plan replay)', () => {
+  it('every in-page check passes (conv2d variants, fused objective, plan replay)', () => {
     expect(result, msg('no result from the page')).not.toBeNull();
     const checks = result!.checks;
     console.log(checks.map((c) => `${c.pass ? 'ok  ' : 'FAIL'} ${c.name}: ${c.error ?? 'non-finite'} (tol ${c.tol}, ${Math.round(c.ms)} ms)${c.message ? ` — ${c.message}` : ''}`).join('\n'));
-    expect(checks.length).toBeGreaterThanOrEqual(30);
+    expect(checks.length, msg('number of in-page checks')).toBeGreaterThanOrEqual(34);
     for (const c of checks) {
       expect.soft(c.pass, msg(`${c.name}: error ${c.error ?? 'non-finite'} > tol ${c.tol}${c.message ? ` — ${c.message}` : ''}`)).toBe(true);
     }

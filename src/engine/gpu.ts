@@ -55,6 +55,15 @@ export class Gpu {
   private readonly pool = new Map<number, GPUBuffer[]>();
   /** One-off work (e.g. weight re-layouts) that must run before anything submitted next. */
   private setup: Command[] = [];
+  /**
+   * Kernel-selection profile. Variants are tuned per adapter: 'llvmpipe' (Mesa's CPU Vulkan
+   * driver) gets the kernels measured fastest there; everything else gets variants that also
+   * compile quickly on other compilers (SwiftShader never finishes the 16-pixel tiled kernel).
+   */
+  get profile(): 'llvmpipe' | 'generic' {
+    return /llvmpipe/i.test(`${this.adapter.device} ${this.adapter.description}`) ? 'llvmpipe' : 'generic';
+  }
+
   /** Pipelines compiled so far (the bench reports it; llvmpipe compiles at first dispatch). */
   get pipelineCount(): number { return this.kernels.size; }
 

@@ -18,6 +18,13 @@ import {
 import { gaussian, mulberry32 } from '../../src/engine/random.ts';
 import { forwardTo, loadModel, randomStateDict } from '../../src/models/network.ts';
 
+/**
+ * Chromium 156's SwiftShader adapter never finishes compiling the 'tiled' conv2d kernels with
+ * 12+ pixels per invocation (8 take 5–8 s; the GPU process drops the device after ~2 min). The
+ * engine's 'auto' selection therefore uses the 'row' kernels on every adapter but llvmpipe
+ * (Gpu.profile); the explicit 'tiled' variant with its 4×16 image-layer tile is not checked here.
+ */
+
 export const FWD_TOL = 1e-5; // relative L2 (or relative error of a scalar), forward values
 export const GRAD_TOL = 1e-4; // relative L2, gradients
 
@@ -83,13 +90,14 @@ class Checks {
 
 /** (a) conv2d forward and input gradient, stride 2 padding 1, odd sizes; naive also weight/bias gradients. */
 async function convChecks(gpu: Gpu, checks: Checks, r: () => number): Promise<void> {
-  const cases: { x: Shape4; oc: number; k: number }[] = [
-    { x: [2, 5, 13, 11], oc: 9, k: 3 },
-    { x: [1, 3, 17, 15], oc: 7, k: 5 },
+  // 'tiled' only where C > 4 (its C ≤ 4 tile is llvmpipe-only, see above); 'auto' everywhere.
+  const cases: { x: Shape4; oc: number; k: number; s: number; p: number; variants: Conv2dVariant[] }[] = [
+    { x: [2, 5, 13, 11], oc: 9, k: 3, s: 2, p: 1, variants: ['naive', 'blocked', 'row', 'tiled', 'auto'] },
+    { x: [1, 3, 17, 15], oc: 7, k: 5, s: 2, p: 1, variants: ['naive', 'blocked', 'row', 'auto'] },
+    { x: [2, 6, 9, 7], oc: 10, k: 1, s: 1, p: 0, variants: ['1x1', 'auto'] }, // ResNet's bottleneck GEMM
   ];
-  const variants: Conv2dVariant[] = ['naive', 'blocked', 'tiled', 'auto'];
-  for (const c of cases) for (const variant of variants) {
-    await checks.group(`conv2d ${variant} x[${c.x}] oc${c.oc} k${c.k} s2 p1`, async (add) => {
+  for (const c of cases) for (const variant of c.variants) {
+    await checks.group(`conv2d ${variant} x[${c.x}] oc${c.oc} k${c.k} s${c.s} p${c.p}`, async (add) => {
       const tape = new Tape(gpu, { poison: true, label: 'conv' });
       try {
         const ws: Shape4 = [c.oc, c.x[1], c.k, c.k];
@@ -97,8 +105,8 @@ async function convChecks(gpu: Gpu, checks: Checks, r: () => number): Promise<vo
         const x = tape.constant(c.x, xd, 'x', true);
         const w = tape.constant(ws, wd, 'w', variant === 'naive');
         const b = tape.constant([c.oc], bd, 'b', variant === 'naive');
-        const y = conv2d(tape, x, w, b, { stride: 2, padding: 1, variant });
-        const p = { stride: [2, 2] as [number, number], padding: [1, 1] as [number, number] };
+        const y = conv2d(tape, x, w, b, { stride: c.s, padding: c.p, variant });
+        const p = { stride: [c.s, c.s] as [number, number], padding: [c.p, c.p] as [number, number] };
         const ref = conv2dRef(f64(xd), c.x, f64(wd), ws, f64(bd), p);
         const gyd = gaussian(r, y.size);
         seedGradient(tape, y, tape.constant(y.shape, gyd, 'gy'));
@@ -232,7 +240,7 @@ async function planChecks(gpu: Gpu, checks: Checks, r: () => number): Promise<vo
         add('objective per iteration bit-equal to eager (mismatching values)',
           reads.reduce((m, rb, k) => m + mismatches(rb.perSample.flatMap((s) => [s.total, ...s.terms]), eager[k] ?? []), 0), 0);
         add('final image bit-equal to eager (0 = equal)', bitsEqual(xPlan, xEager) ? 0 : 1, 0);
-        add('objective decreases (last total / first total − 1 < 0 ⇒ 0)', eager[ITERS - 1][0] < eager[0][0] ? 0 : 1, 0);
+        add('objective decreases over the iterations (0 = yes)', eager[ITERS - 1][0] < eager[0][0] ? 0 : 1, 0);
         add('all objective values finite (non-finite count)', eager.flat().filter((v) => !Number.isFinite(v)).length, 0);
       } finally {
         plan.destroy();

@@ -82,14 +82,16 @@ const is1x1 = (g: Conv2dGeometry) => g.KH === 1 && g.KW === 1 && g.PH === 0 && g
  * 'row' (8 channels × 8 pixels) for the rest, 1.2–2× over 'blocked' (8×4); input gradient, 'tiled'
  * with 4 channels × 16 pixels when the input has at most 4 channels (the image layer: 8-channel
  * blocks would compute 5 padding channels), else 'row'. 'tiled' with wide channel blocks loses
- * on small planes, where most of its 64 pixel lanes idle.
+ * on small planes, where most of its 64 pixel lanes idle. On other adapters ('generic' profile)
+ * the image layer's input gradient uses 'row' too: SwiftShader (Chromium's fallback adapter)
+ * never finishes compiling the 16-pixel tiled kernel (12+ pixels per invocation; 8 take 5–8 s).
  */
-export function conv2dKernels(g: Conv2dGeometry, variant: Conv2dVariant): { forward: Kernel; backwardInput: Kernel } {
+export function conv2dKernels(g: Conv2dGeometry, variant: Conv2dVariant, profile: 'llvmpipe' | 'generic' = 'llvmpipe'): { forward: Kernel; backwardInput: Kernel } {
   if (variant === '1x1' && !is1x1(g)) throw new Error(`conv2d: variant '1x1' needs a 1×1 kernel without padding, got ${g.KH}×${g.KW} padding ${g.PH}×${g.PW}`);
   // Stride-1 1×1: flattened pixels are contiguous in x and y, the plain GEMM.
   const gemmBackward = is1x1(g) && g.SH === 1 && g.SW === 1;
   if (variant !== 'auto') return { forward: variant, backwardInput: variant === '1x1' ? (gemmBackward ? '1x1' : 'blocked') : variant };
-  return { forward: gemmBackward ? '1x1' : 'row', backwardInput: g.C <= 4 ? 'tiled' : 'row' };
+  return { forward: gemmBackward ? '1x1' : 'row', backwardInput: g.C <= 4 && profile === 'llvmpipe' ? 'tiled' : 'row' };
 }
 
 /** Tile of the 'tiled' kernels when none is given. */
@@ -127,7 +129,7 @@ export function conv2d(tape: Tape, x: Tensor, weight: Tensor, bias: Tensor | nul
   const g = conv2dGeometry(x.shape, weight.shape, p, label);
   if (bias && (bias.rank !== 1 || bias.shape[0] !== g.OC)) throw new Error(`${label}: bias ${bias} does not match ${g.OC} output channels`);
   const variant = p.variant ?? (weight.requiresGrad ? 'naive' : 'auto');
-  const kernels = conv2dKernels(g, variant);
+  const kernels = conv2dKernels(g, variant, tape.gpu.profile);
   const gpu = tape.gpu;
   const y = tape.tensor([g.N, g.OC, g.OH, g.OW], label, x.requiresGrad || weight.requiresGrad || !!bias?.requiresGrad);
   const what = `${label} forward x${shapeStr(x.shape)} w${shapeStr(weight.shape)} s${g.SH},${g.SW} p${g.PH},${g.PW}`;
