@@ -2,15 +2,16 @@
 # Makes a WebGPU adapter available to Dawn (npm `webgpu`) on Debian 12 without a GPU:
 # Mesa's lavapipe Vulkan driver from bookworm-backports. Debian 12's own Mesa (22.3) is
 # rejected by Dawn. Idempotent: does nothing when a usable Mesa is already installed.
-#   usage: bash scripts/setup-webgpu.sh [--with-torch]
-#   --with-torch  also installs Debian's python3-torch and python3-torchvision (the
-#                 fidelity reference used by the tests and benchmarks).
+#   usage: bash scripts/setup-webgpu.sh [--test-deps]
+#   --test-deps   also installs what the tests use: Debian's python3-torch and
+#                 python3-torchvision (the fidelity reference, also used by the benchmarks)
+#                 and chromium (the engine in a real browser's WebGPU).
 set -euo pipefail
-with_torch=0
+test_deps=0
 for a in "$@"; do
   case "$a" in
-    --with-torch) with_torch=1 ;;
-    *) echo "setup-webgpu: unknown argument '$a' (expected --with-torch)" >&2; exit 2 ;;
+    --test-deps|--with-torch) test_deps=1 ;;
+    *) echo "setup-webgpu: unknown argument '$a' (expected --test-deps)" >&2; exit 2 ;;
   esac
 done
 
@@ -49,7 +50,7 @@ else
   echo "setup-webgpu: installed mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers)"
 fi
 
-if [ "$with_torch" = 1 ]; then
+if [ "$test_deps" = 1 ]; then
   if torch_ok; then
     echo "setup-webgpu: python3-torch already installed"
   else
@@ -58,5 +59,15 @@ if [ "$with_torch" = 1 ]; then
       python3-torch python3-torchvision >/dev/null
     torch_ok || { echo "setup-webgpu: python3-torch did not install" >&2; exit 1; }
     echo "setup-webgpu: installed python3-torch"
+  fi
+fi
+if [ "$test_deps" = 1 ]; then
+  if command -v chromium >/dev/null; then
+    echo "setup-webgpu: chromium already installed"
+  else
+    apt_update
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    command -v chromium >/dev/null || { echo "setup-webgpu: chromium did not install" >&2; exit 1; }
+    echo "setup-webgpu: installed chromium"
   fi
 fi

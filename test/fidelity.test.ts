@@ -41,7 +41,7 @@ const haveFixtures = fixturesReady() || (torchAvailable() && (() => {
   return fixturesReady();
 })());
 if (!haveFixtures) {
-  console.warn('\n!!! SKIPPING PyTorch fidelity tests: /usr/bin/python3 has no torch/torchvision (install python3-torch python3-torchvision, or run bash scripts/setup-webgpu.sh --with-torch)\n');
+  console.warn('\n!!! SKIPPING PyTorch fidelity tests: /usr/bin/python3 has no torch/torchvision (install python3-torch python3-torchvision, or run bash scripts/setup-webgpu.sh --test-deps)\n');
 }
 
 const load = (m: string, kind: string): StateDict => readStateDict(new Uint8Array(readFileSync(join(dir, `${m}-${kind}.pth`))), `${m}-${kind}.pth`);
