@@ -234,7 +234,8 @@ export class Inversion {
         await this.enterStage(this.stageIndex + 1, next);
         continue;
       }
-      const n = Math.min(left, st.iterations - inStage);
+      // The very first iteration runs alone, so warm-up (create → first iteration done) is measured exactly.
+      const n = this.done === 0 ? 1 : Math.min(left, st.iterations - inStage);
       const t0 = performance.now();
       const base = this.stageStart;
       await this.plan!.run(n, {
