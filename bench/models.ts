@@ -23,7 +23,6 @@ for (const name of ['alexnet', 'resnet50']) {
     const tape = new Tape(gpu, { label: `${name} ${tap}` });
     const x = tape.constant([1, 3, 224, 224], gaussian(next, 3 * 224 * 224), 'x', true);
     const t0 = tape.constant([1, 3, 224, 224], gaussian(next, 3 * 224 * 224), 'x0');
-    const start = tape.commands.length;
     const target = featureTarget(tape, tape.detach(forwardTo(tape, model, t0, tap)));
     await tape.run();
     const fStart = tape.commands.length;
@@ -35,7 +34,6 @@ for (const name of ['alexnet', 'resnet50']) {
     const both = await timeCommands(gpu, tape.commands.slice(fStart), 'forward+backward', 3, 300);
     rows.push({ model: name, tap, forward_ms: fwd.ms, forward_backward_ms: both.ms, first_run_ms: both.first, dispatches: tape.commands.length - fStart });
     console.log(`${name.padEnd(9)} ${tap.padEnd(12)} forward ${fwd.ms.toFixed(1).padStart(8)} ms   forward+grad ${both.ms.toFixed(1).padStart(8)} ms   (${tape.commands.length - fStart} dispatches, first run ${both.first.toFixed(0)} ms)`);
-    void start;
     target.normSq.destroy();
     tape.dispose();
   }

@@ -279,7 +279,7 @@ describe('download', () => {
   it('gives up after 5 redirects, saving nothing', async () => {
     const { entry } = fakeFile();
     let hits = 0;
-    const url = await serve((req, res) => {
+    const url = await serve((_req, res) => {
       hits++;
       res.writeHead(302, { location: `/loop${hits}/${entry.file}` });
       res.end();

@@ -3,7 +3,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { listTaps, architecture } from '../models/taps.ts';
-import { PARAMETERS, PRESETS, PRESET_SOURCES, parseParameter } from '../invert/settings.ts';
+import { PARAMETERS, PRESETS, parseParameter } from '../invert/settings.ts';
 import { runInversions, parseSweep, UsageError, type RunSpec, type Sweep } from '../node/run.ts';
 import { EXPERIMENTS } from './experiments.ts';
 
@@ -148,7 +148,7 @@ export async function main(argv: string[]): Promise<number> {
     const result = await runInversions(spec, {
       log: (l) => (bars.ui ? bars.ui.log(l) : console.error(l)),
       warn: (l) => console.error(`\n!!! ${l}\n`),
-      cellStart: (cell, i, n) => {
+      cellStart: (cell, _index, n) => {
         bars.ui ??= progressUi(n);
         const its = cell.settings.iterations + cell.settings.refineIterations;
         bars.ui.cellStart(`${cell.layer}${cell.column ? ` ${cell.column}` : ''}`, its);
@@ -173,4 +173,3 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-export { PRESET_SOURCES };

@@ -52,12 +52,12 @@ export function lossCurveSvg(history: LossPoint[], width = 260, height = 120): s
     const d = pts.map((p, i) => `${i ? 'L' : 'M'}${sx(p.iteration).toFixed(1)},${sy(Math.log10(p[s.key])).toFixed(1)}`).join('');
     return `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.5"/>`;
   });
-  const ticks = [y0, (y0 + y1) / 2, y1].map((y) => `<text x="${L - 4}" y="${sy(y) + 3}" font-size="9" text-anchor="end">1e${y.toFixed(1)}</text>`);
+  const ticks = [y0, (y0 + y1) / 2, y1].map((y) => `<text x="${L - 4}" y="${sy(y) + 3}" font-size="9" text-anchor="end">${num(10 ** y, 2)}</text>`);
   return `<svg width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="loss curve">
 <rect x="${L}" y="${T}" width="${width - L - R}" height="${height - T - B}" fill="#fafafa" stroke="#ccc"/>
 ${lines.join('\n')}${ticks.join('')}
 <text x="${L}" y="${height - 6}" font-size="9">${x0}</text><text x="${width - R}" y="${height - 6}" font-size="9" text-anchor="end">iteration ${x1}</text>
-<text x="${L + 4}" y="${T + 10}" font-size="9" fill="#1f5fbf">total</text><text x="${L + 34}" y="${T + 10}" font-size="9" fill="#d9480f">feature</text>
+<text x="${width - R - 4}" y="${T + 10}" font-size="9" fill="#1f5fbf" text-anchor="end">total</text><text x="${width - R - 4}" y="${T + 20}" font-size="9" fill="#d9480f" text-anchor="end">feature (log scale)</text>
 </svg>`;
 }
 

@@ -16,7 +16,7 @@ import { architecture, expectedParameters, listTaps, resolveTap } from '../model
 import { readStateDict } from '../models/weights/index.ts';
 import { weightsEntry } from '../models/weights/catalog.ts';
 import { DivergedError, Inversion, type Progress } from '../invert/inversion.ts';
-import { applyOverrides, parseParameter, presetSettings, PARAMETERS, type InversionSettings } from '../invert/settings.ts';
+import { applyOverrides, parseParameter, presetSettings, PARAMETERS, PRESET_SOURCES, type InversionSettings } from '../invert/settings.ts';
 import { centerCrop, preprocess, quantize8, resizeShorterSide, type DisplayMode, type RgbImage } from '../invert/image.ts';
 import { psnr, ssim } from '../invert/metrics.ts';
 import { makeGrid } from '../invert/grid.ts';
@@ -299,7 +299,7 @@ function writeSummary(outDir: string, spec: RunSpec, model: LoadedModel, gpu: Gp
   writeAtomic(join(outDir, 'grid.png'), gridPng);
   const report: RunReport = {
     title: titleOf(spec, model), command: spec.command, model: model.name, weights: model.weights, adapter: describeAdapter(gpu),
-    image: spec.image, preset: spec.preset, gridPngBase64: Buffer.from(gridPng).toString('base64'),
+    image: spec.image, preset: `${spec.preset}: ${PRESET_SOURCES[spec.preset]}`, gridPngBase64: Buffer.from(gridPng).toString('base64'),
     cells: cells.map((c) => byId.get(c.id) ?? { id: c.id, layer: c.layer, column: c.column, status: 'pending', history: [], settings: { ...c.settings } }),
     startedAt, finishedAt: new Date().toISOString(),
   };
@@ -312,5 +312,6 @@ function writeSummary(outDir: string, spec: RunSpec, model: LoadedModel, gpu: Gp
 }
 
 function titleOf(spec: RunSpec, model: LoadedModel): string {
-  return spec.title ?? `${model.name} inversion of ${basename(spec.image)} (${spec.preset}${model.weights.kind === 'random' ? ', RANDOM WEIGHTS' : ''})`;
+  const random = model.weights.kind === 'random' ? ' — RANDOM WEIGHTS' : '';
+  return spec.title ? `${spec.title}${random}` : `${model.name} inversion of ${basename(spec.image)} (${spec.preset})${random}`;
 }

@@ -1,7 +1,6 @@
 // The objective: a weighted sum of fused loss terms, each writing its per-sample value and its
 // weighted gradient in one pass. Values land in one small buffer laid out
 // [N][1 + terms] = (total, term 0, term 1, …) so one copy reads everything back.
-import { grid1d } from '../gpu.ts';
 import type { Tape } from '../tape.ts';
 import { Tensor, shapeStr } from '../tensor.ts';
 import {
