@@ -3,7 +3,7 @@
 // sweep resumes without recomputing or losing finished cells.
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -131,6 +131,16 @@ describe('CLI runs', () => {
       expect(res.cells.map((c: { status: string }) => c.status)).toEqual(['done', 'done', 'done', 'done']);
     });
   }
+
+  it('--verify-weights refuses a cached file whose bytes are not the published ones', () => {
+    const home = tmp();
+    mkdirSync(join(home, 'hub', 'checkpoints'), { recursive: true });
+    writeFileSync(join(home, 'hub', 'checkpoints', 'alexnet-owt-7be5be79.pth'), 'not the real file');
+    const out = tmp();
+    const r = spawnSync(process.execPath, [bin, '--verify-weights', '--out', out, ...SMALL.filter((a) => a !== '--weights' && a !== 'random')], { cwd: root, env: { ...env, TORCH_HOME: home }, encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/preimage: error: weights file .*alexnet-owt-7be5be79\.pth has 17 bytes, expected 244408911/);
+  });
 
   it('changing a setting invalidates a finished cell (its hash differs)', () => {
     const out = tmp();

@@ -35,6 +35,7 @@ export function buildProgram(): Command {
     .option('--layer <names>', 'tap(s): a name, a comma list, or FIRST..LAST (torchvision module names)', 'features.4')
     .option('--image <path>', 'PNG or JPEG photo', 'examples/chelsea.png')
     .option('--weights <path|random|download>', 'weights file, random, or download')
+    .option('--verify-weights', "hash the cached torchvision weights file fully against its published sha256")
     .option('--preset <name>', `${PRESETS.join(' | ')}`, 'seed')
     .option('--out <dir>', 'output folder (reruns skip finished cells)')
     .option('--sweep <param=v1,v2,...>', 'sweep a parameter; repeat for a product', (v: string, prev: string[]) => [...prev, v], [] as string[])
@@ -136,6 +137,7 @@ export async function main(argv: string[]): Promise<number> {
     const spec: RunSpec = {
       model, weights: o.weights, layers, image: o.image, preset: o.preset, overrides, sweeps, out, size, resize,
       display: o.display, readEvery: int('read-every', o.readEvery, 1), command: ['preimage', ...argv].join(' '), title,
+      verifyWeights: !!o.verifyWeights,
     };
     let stopRequested = false;
     const onSigint = () => {

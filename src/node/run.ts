@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSyn
 import { basename, join, resolve } from 'node:path';
 import { createNodeGpu, describeAdapter } from './device.ts';
 import { decodeImage, encodePng, readImage } from './images.ts';
-import { resolveWeights } from './weights-source.ts';
+import { resolveWeights, verifyCachedWeights } from './weights-source.ts';
 import type { Gpu } from '../engine/gpu.ts';
 import { loadModel, randomStateDict, type LoadedModel } from '../models/network.ts';
 import { checkStateDict } from '../models/weights/check.ts';
@@ -43,6 +43,8 @@ export interface RunSpec {
   readEvery: number;
   command: string;
   title?: string;
+  /** Hash the whole cached torchvision file against its published sha256 before use. */
+  verifyWeights?: boolean;
 }
 
 export interface CellPlan {
@@ -165,6 +167,10 @@ async function prepareWeights(spec: RunSpec, ev: RunEvents): Promise<PreparedWei
       return random(`no torchvision weights found (${entry.file}); ${msg.split(': ').slice(1).join(': ').replace(/, or use --weights random$/, '')}, or pass --weights download`);
     }
     return usage(msg);
+  }
+  if (spec.verifyWeights && (resolved.source === 'torch-cache' || resolved.source === 'project')) {
+    try { await verifyCachedWeights(resolved.path, resolved.entry); } catch (e) { return usage((e as Error).message); }
+    ev.log?.(`verified ${resolved.path}: sha256 ${resolved.entry.sha256.slice(0, 12)}… matches`);
   }
   const fileName = basename(resolved.path);
   const st = statSync(resolved.path);
