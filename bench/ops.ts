@@ -199,7 +199,7 @@ async function main(): Promise<void> {
     await lossRows(gpu, rows);
     for (const r of rows.slice(before)) console.log(fmt(r));
   }
-  console.log(`wrote ${writeResults('ops', gpu, { pipelines: gpu.pipelineCount, rows })}`);
+  console.log(`wrote ${writeResults(args.filter || args.quick ? 'ops-partial' : 'ops', gpu, { pipelines: gpu.pipelineCount, filter: args.filter ?? null, quick: !!args.quick, rows })}`);
   gpu.destroy();
 }
 

@@ -4,8 +4,8 @@ import { grid1d } from '../gpu.ts';
 import type { Tape } from '../tape.ts';
 import { Tensor, assertRank, shapeStr } from '../tensor.ts';
 import {
-  CONV_CHANNEL_BLOCK, CONV_PIXEL_BLOCK, conv2dBackwardInputBlocked, conv2dBackwardInputNaive,
-  conv2dBackwardWeight, conv2dForwardBlocked, conv2dForwardNaive, conv2dWeightLayout,
+  CONV_CHANNEL_BLOCK, CONV_PIXEL_BLOCK, conv2dBackwardInputNaive,
+  conv2dBackwardWeight, conv2dForwardNaive, conv2dWeightLayout,
 } from '../../shaders/conv2d.ts';
 import { CONV_TILED_WORKGROUP, type ConvTile, conv2dBackwardInputTiled, conv2dBackwardInputRow, conv2dForward1x1, conv2dForwardRow, conv2dForwardTiled } from '../../shaders/conv2d-tiled.ts';
 import { channelGradientSum } from '../../shaders/batchnorm.ts';
@@ -28,7 +28,8 @@ export interface Conv2dParams {
 }
 
 export type Conv2dVariant = 'auto' | 'blocked' | 'row' | 'tiled' | '1x1' | 'naive';
-type Kernel = Exclude<Conv2dVariant, 'auto'>;
+/** Kernels actually dispatched: 'blocked' is the 'row' kernel with the first 8 × 4 tile. */
+type Kernel = Exclude<Conv2dVariant, 'auto' | 'blocked'>;
 
 export interface Conv2dGeometry {
   N: number; C: number; H: number; W: number;
@@ -90,7 +91,8 @@ export function conv2dKernels(g: Conv2dGeometry, variant: Conv2dVariant, profile
   if (variant === '1x1' && !is1x1(g)) throw new Error(`conv2d: variant '1x1' needs a 1×1 kernel without padding, got ${g.KH}×${g.KW} padding ${g.PH}×${g.PW}`);
   // Stride-1 1×1: flattened pixels are contiguous in x and y, the plain GEMM.
   const gemmBackward = is1x1(g) && g.SH === 1 && g.SW === 1;
-  if (variant !== 'auto') return { forward: variant, backwardInput: variant === '1x1' ? (gemmBackward ? '1x1' : 'blocked') : variant };
+  if (variant === 'blocked') return { forward: 'row', backwardInput: 'row' };
+  if (variant !== 'auto') return { forward: variant, backwardInput: variant === '1x1' ? (gemmBackward ? '1x1' : 'row') : variant };
   return { forward: gemmBackward ? '1x1' : 'row', backwardInput: g.C <= 4 && profile === 'llvmpipe' ? 'tiled' : 'row' };
 }
 
@@ -130,6 +132,9 @@ export function conv2d(tape: Tape, x: Tensor, weight: Tensor, bias: Tensor | nul
   if (bias && (bias.rank !== 1 || bias.shape[0] !== g.OC)) throw new Error(`${label}: bias ${bias} does not match ${g.OC} output channels`);
   const variant = p.variant ?? (weight.requiresGrad ? 'naive' : 'auto');
   const kernels = conv2dKernels(g, variant, tape.gpu.profile);
+  // 'blocked' keeps the first register-blocked tile (8 channels × 4 pixels) selectable.
+  // p.tile describes the variant asked for; a 'row' kernel used as another variant's fallback keeps its default.
+  const rowPixels = variant === 'blocked' ? CONV_PIXEL_BLOCK : variant === 'row' ? p.tile?.pb ?? ROW_PIXELS : ROW_PIXELS;
   const gpu = tape.gpu;
   const y = tape.tensor([g.N, g.OC, g.OH, g.OW], label, x.requiresGrad || weight.requiresGrad || !!bias?.requiresGrad);
   const what = `${label} forward x${shapeStr(x.shape)} w${shapeStr(weight.shape)} s${g.SH},${g.SW} p${g.PH},${g.PW}`;
@@ -144,7 +149,7 @@ export function conv2d(tape: Tape, x: Tensor, weight: Tensor, bias: Tensor | nul
       [Math.ceil(pixels / (CONV_TILED_WORKGROUP * tile.pb)), Math.ceil(g.OC / tile.cb), g.N]));
   } else if (kernels.forward === 'row') {
     const wt = weightLayout(tape, weight, 0);
-    const pb = p.tile?.pb ?? ROW_PIXELS;
+    const pb = rowPixels;
     const gridW = Math.ceil(g.OW / pb), blocksC = Math.ceil(g.OC / CONV_CHANNEL_BLOCK);
     const count = g.N * blocksC * g.OH * gridW;
     tape.push(gpu.dispatch(conv2dForwardRow(pb), what, { x: x.buffer, weightT: wt.buffer, bias: biasBuf, y: y.buffer },
@@ -159,17 +164,10 @@ export function conv2d(tape: Tape, x: Tensor, weight: Tensor, bias: Tensor | nul
     tape.push(gpu.dispatch(conv2dForward1x1(pb), what, { x: x.buffer, weightT: wt.buffer, bias: biasBuf, y: y.buffer },
       tiledUniforms(g, { pixels, gridW: pixelBlocks, vecPerTap: roundUp(g.OC, CONV_CHANNEL_BLOCK) / 4, hasBias, accumulate: 0, phases: blocksC, count }),
       grid1d(count)));
-  } else if (kernels.forward === 'naive') {
+  } else {
     const count = y.size;
     tape.push(gpu.dispatch(conv2dForwardNaive(), what, { x: x.buffer, weight: weight.buffer, bias: biasBuf, y: y.buffer },
       uniforms(g, { count, hasBias }), grid1d(count)));
-  } else {
-    const wt = weightLayout(tape, weight, 0);
-    const blocksW = Math.ceil(g.OW / CONV_PIXEL_BLOCK);
-    const blocksC = Math.ceil(g.OC / CONV_CHANNEL_BLOCK);
-    const count = g.N * blocksC * g.OH * blocksW;
-    tape.push(gpu.dispatch(conv2dForwardBlocked(), what, { x: x.buffer, weightT: wt.buffer, bias: biasBuf, y: y.buffer },
-      uniforms(g, { count, blocksW, blocksC, hasBias, Cpad: roundUp(g.OC, CONV_CHANNEL_BLOCK) }), grid1d(count)));
   }
   tape.record({
     name: label, inputs: bias ? [x, weight, bias] : [x, weight], output: y,
@@ -177,7 +175,7 @@ export function conv2d(tape: Tape, x: Tensor, weight: Tensor, bias: Tensor | nul
       const gy = y.grad!;
       if (x.requiresGrad) conv2dBackwardInput(t, gy, weight, x, g, kernels.backwardInput,
         kernels.backwardInput === '1x1' ? { cb: CONV_CHANNEL_BLOCK, pb: p.tile?.pb ?? PIXELS_1X1 }
-          : kernels.backwardInput === 'row' ? { cb: CONV_CHANNEL_BLOCK, pb: p.tile?.pb ?? ROW_PIXELS }
+          : kernels.backwardInput === 'row' ? { cb: CONV_CHANNEL_BLOCK, pb: rowPixels }
           : p.tile ?? tiledTile(g, 'backwardInput'), label);
       if (weight.requiresGrad) {
         const gw = t.gradOf(weight);
@@ -233,17 +231,7 @@ function conv2dBackwardInput(tape: Tape, gy: Tensor, weight: Tensor, x: Tensor, 
       [Math.ceil(pixels / (CONV_TILED_WORKGROUP * tile.pb)), Math.ceil(g.C / tile.cb), g.N * phases]));
     return;
   }
-  if (variant === 'naive') {
-    const count = x.size;
+  const count = x.size;
     tape.push(gpu.dispatch(conv2dBackwardInputNaive(), what, { gradOutput: gy.buffer, weight: weight.buffer, gradInput: gx.tensor.buffer },
       uniforms(g, { count, accumulate: gx.accumulate }), grid1d(count)));
-    return;
-  }
-  const wt = weightLayout(tape, weight, 1);
-  const perPhase = Math.ceil(Math.ceil(g.W / g.SW) / CONV_PIXEL_BLOCK);
-  const blocksW = g.SW * perPhase;
-  const blocksC = Math.ceil(g.C / CONV_CHANNEL_BLOCK);
-  const count = g.N * blocksC * g.H * blocksW;
-  tape.push(gpu.dispatch(conv2dBackwardInputBlocked(), what, { gradOutput: gy.buffer, weightT: wt.buffer, gradInput: gx.tensor.buffer },
-    uniforms(g, { count, blocksW, blocksC, accumulate: gx.accumulate, Cpad: roundUp(g.C, CONV_CHANNEL_BLOCK) }), grid1d(count)));
 }
