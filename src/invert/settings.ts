@@ -115,6 +115,7 @@ export function presetSettings(name: string, model: string, tap: string): Invers
 /** Overridable parameters by their CLI/JSON names. */
 export const PARAMETERS: Record<string, { key: keyof InversionSettings; kind: 'number' | 'int' | 'list' | 'enum'; values?: readonly string[]; help: string }> = {
   iterations: { key: 'iterations', kind: 'int', help: 'iterations of the main stage' },
+  'refine-iterations': { key: 'refineIterations', kind: 'int', help: 'iterations of the refinement stage without jitter (mahendran2016: 50; 0 = none)' },
   lr: { key: 'lr', kind: 'number', help: 'initial learning rate' },
   'lr-step': { key: 'lrSteps', kind: 'list', help: 'decay the learning rate every N iterations (or at a comma list of iterations)' },
   'lr-decay': { key: 'lrDecay', kind: 'number', help: 'learning-rate multiplier at each step' },
