@@ -9,7 +9,9 @@ export const EXPERIMENTS: Record<string, Experiment> = {
   },
   'resnet50-layers': {
     title: 'ResNet50: first five layers, inside a stage and across stages (seed defaults)', model: 'resnet50',
-    layers: ['conv1,bn1,relu,maxpool,layer1', 'layer1.0,layer1.1,layer1.2', 'layer2,layer3,layer4'], sweeps: [],
+    // Row 1: the first five layers. Row 2: inside stage 1 (layer1.0, layer1.1; its last block is
+    // layer1, already in row 1) and across stages.
+    layers: ['conv1,bn1,relu,maxpool,layer1', 'layer1.0,layer1.1,layer2,layer3,layer4'], sweeps: [],
   },
   'lambda-alpha-sweep': {
     title: 'AlexNet first five layers, λα ∈ {1e-7 … 1e-3}, λTV = 1e-5', model: 'alexnet', layers: ALEXNET_FIRST_FIVE,

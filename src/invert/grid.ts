@@ -187,3 +187,17 @@ function drawMissing(img: RgbImage, x0: number, y0: number, cs: number, label: s
   fillRect(img, tx - 2 * s, ty - 2 * s, tw + 4 * s, lh + 2 * s, MISSING_FILL); // keep text clear of the cross
   drawText(img, label, tx, ty, s, INK);
 }
+
+/** Stacks pictures vertically on the grid background (rows of a figure with their own headers). */
+export function stackVertically(images: RgbImage[]): RgbImage {
+  if (!images.length) throw new Error('stackVertically: no images');
+  const width = Math.max(...images.map((i) => i.width));
+  const height = images.reduce((h, i) => h + i.height, 0);
+  const out = createImage(width, height, BACKGROUND);
+  let y0 = 0;
+  for (const img of images) {
+    for (let y = 0; y < img.height; y++) out.data.set(img.data.subarray(y * img.width * 3, (y + 1) * img.width * 3), ((y0 + y) * width) * 3);
+    y0 += img.height;
+  }
+  return out;
+}

@@ -19,7 +19,7 @@ import { DivergedError, Inversion, type Progress } from '../invert/inversion.ts'
 import { applyOverrides, parseParameter, presetSettings, PARAMETERS, PRESET_SOURCES, type InversionSettings } from '../invert/settings.ts';
 import { centerCrop, preprocess, quantize8, resizeShorterSide, type DisplayMode, type RgbImage } from '../invert/image.ts';
 import { psnr, ssim } from '../invert/metrics.ts';
-import { makeGrid } from '../invert/grid.ts';
+import { makeGrid, stackVertically } from '../invert/grid.ts';
 import { renderReport, type CellReport, type RunReport } from '../invert/report.ts';
 
 /** Bad input from the user: the CLI prints the message alone and exits 2. */
@@ -297,9 +297,14 @@ function writeSummary(outDir: string, spec: RunSpec, model: LoadedModel, gpu: Gp
     const path = join(outDir, 'cells', `${r.id}.png`);
     return existsSync(path) ? decodeImage(readFileSync(path), path) : null;
   };
-  // No sweep: the layers form one row, as the seed note's figures show them.
+  // No sweep: each --layer group is one row of layers, as the seed note's figures show them
+  // (the original and the title on the first row only).
+  const groups = spec.layers.map((g) => expandLayers(spec.model, [g]));
   const grid = cols.length === 1 && cols[0] === ''
-    ? makeGrid({ cells: [layers.map((l) => decode(byId.get(cells.find((c) => c.layer === l)!.id)))], rowLabels: [''], colLabels: layers, original, cellSize: 160, title: titleOf(spec, model) })
+    ? stackVertically(groups.map((group, k) => makeGrid({
+      cells: [group.map((l) => decode(byId.get(cells.find((c) => c.layer === l)!.id)))], rowLabels: [''], colLabels: group,
+      original: k === 0 ? original : undefined, cellSize: 160, title: k === 0 ? titleOf(spec, model) : undefined,
+    })))
     : makeGrid({ cells: layers.map((l) => cols.map((c) => decode(byId.get(cells.find((x) => x.layer === l && x.column === c)!.id)))), rowLabels: layers, colLabels: cols, original, cellSize: 160, title: titleOf(spec, model) });
   const gridPng = encodePng(grid);
   writeAtomic(join(outDir, 'grid.png'), gridPng);
