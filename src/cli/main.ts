@@ -32,7 +32,7 @@ export function buildProgram(): Command {
   const program = new Command('preimage')
     .description('Invert deep image representations (Mahendran & Vedaldi) on a hand-written WebGPU engine.')
     .option('--model <name>', 'alexnet or resnet50', 'alexnet')
-    .option('--layer <names>', 'tap(s): a name, a comma list, or FIRST..LAST (torchvision module names)', 'features.4')
+    .option('--layer <names>', 'tap(s): a name, a comma list, or FIRST..LAST (torchvision module names); repeat for grid rows (default: features.4)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--image <path>', 'PNG or JPEG photo', 'examples/chelsea.png')
     .option('--weights <path|random|download>', 'weights file, random, or download')
     .option('--verify-weights', "hash the cached torchvision weights file fully against its published sha256")
@@ -122,7 +122,7 @@ export async function main(argv: string[]): Promise<number> {
       if (o[key] !== undefined) overrides[name] = o[key];
     }
     let model: string = o.model;
-    let layers: string[] = [o.layer];
+    let layers: string[] = o.layer.length ? o.layer : ['features.4'];
     let sweeps: Sweep[] = (o.sweep as string[]).map(parseSweep);
     let title: string | undefined;
     const given = (name: string) => program.getOptionValueSource(name) === 'cli';
