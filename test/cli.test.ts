@@ -38,6 +38,7 @@ describe('CLI errors: one line, exit 2', () => {
     ['weights of the wrong model', ['--weights', 'test/fixtures/weights/f32_convbn.pth'], /^preimage: error: weights 'f32_convbn\.pth' do not match alexnet: \d+ missing/],
     ['unknown option', ['--lamda-tv', '1'], /^preimage: error: unknown option '--lamda-tv' \(Did you mean --lambda-tv\?\)$/],
     ['bad --display', ['--display', 'pretty'], /^preimage: error: --display: 'pretty' is not clip or minmax$/],
+    ['an input too small for the layer', ['--layer', 'features.12', '--size', '32', '--resize', '32'], /^preimage: error: --size 32 is too small for alexnet features\.12: features\.12: input 1×1 is too small for a 3×3 window$/],
     ['--list-layers of an unknown model', ['--list-layers', 'vgg'], /^preimage: error: unknown model 'vgg'/],
   ];
   for (const [what, args, re] of cases) {

@@ -17,7 +17,7 @@ Examples:
 
 Weights: omitted → torchvision's file from $TORCH_HOME/hub/checkpoints or ./weights, else seeded
 RANDOM weights (said loudly); 'random' forces them; 'download' fetches and verifies the official file.
-Exit codes: 0 done, 2 bad input, 3 some cells diverged, 130 interrupted (finished cells are kept).
+Exit codes: 0 done, 1 engine failure, 2 bad input, 3 some cells diverged, 130 interrupted (finished cells are kept).
 Experiments: ${Object.keys(EXPERIMENTS).join(', ')}. Presets: ${PRESETS.join(', ')}.`;
 
 interface Ui { stop(): void; log(line: string): void }
@@ -171,7 +171,9 @@ export async function main(argv: string[]): Promise<number> {
     return result.exitCode;
   } catch (e) {
     if (e instanceof UsageError) { console.error(`preimage: error: ${e.message}`); return 2; }
-    throw e;
+    // Not the user's input: one line, and the stack only when asked for.
+    console.error(`preimage: failed: ${(e as Error).message}${process.env.PREIMAGE_DEBUG ? `\n${(e as Error).stack}` : ' (set PREIMAGE_DEBUG=1 for the stack)'}`);
+    return 1;
   }
 }
 

@@ -12,7 +12,7 @@ import { SgdState, sgdStep } from '../engine/ops/optimizer.ts';
 import { boundColourNorm, crop, cropOffset } from '../engine/ops/inversion.ts';
 import { gaussian, mulberry32 } from '../engine/random.ts';
 import { forwardTo, type LoadedModel } from '../models/network.ts';
-import { listTaps, resolveTap } from '../models/taps.ts';
+import { resolveTap, tapInfo } from '../models/taps.ts';
 import { IMAGENET_MEAN, IMAGENET_STD, fromNormalizedCHW, type DisplayMode, type RgbImage } from './image.ts';
 import { lrSchedule, validateSettings, type InversionSettings } from './settings.ts';
 
@@ -96,8 +96,8 @@ export class Inversion {
     this.opts = opts;
     this.settings = opts.settings;
     const s = opts.settings;
-    const tapInfo = listTaps(opts.model.name, [1, 3, opts.height, opts.width]).find((t) => t.name === opts.tap)!;
-    this.jitter = s.jitter > 0 ? s.jitter : Math.max(Math.round(tapInfo.stride / 4), 1);
+    const tap = tapInfo(opts.model.name, opts.tap, [1, 3, opts.height, opts.width]);
+    this.jitter = s.jitter > 0 ? s.jitter : Math.max(Math.round(tap.stride / 4), 1);
     this.stages = [{ iterations: s.iterations, lr: s.lr, jitter: this.jitter, steps: s.lrSteps, decay: s.lrDecay }];
     if (s.refineIterations > 0) this.stages.push({ iterations: s.refineIterations, lr: s.lr * s.refineLrScale, jitter: 1, steps: [], decay: 1 });
   }

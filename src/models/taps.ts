@@ -67,6 +67,13 @@ export function listTaps(model: string, inputShape: number[] = [1, 3, 224, 224])
   return taps;
 }
 
+/** One tap's op, output shape and stride for an input [N, 3, H, W] (runs the shapes only up to the tap). */
+export function tapInfo(model: string, tap: string, inputShape: number[] = [1, 3, 224, 224]): TapInfo {
+  const taps: TapInfo[] = [];
+  runTo(architecture(model), shapeOps(taps, new Map()), { s: inputShape, stride: 1 }, resolveTap(model, tap));
+  return taps[taps.length - 1];
+}
+
 /** state_dict keys and shapes the model expects (num_batches_tracked included; callers treat it as optional). */
 export function expectedParameters(model: string): Map<string, number[]> {
   const params = new Map<string, number[]>();

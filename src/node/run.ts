@@ -12,7 +12,7 @@ import type { Gpu } from '../engine/gpu.ts';
 import { loadModel, randomStateDict, type LoadedModel } from '../models/network.ts';
 import { checkStateDict } from '../models/weights/check.ts';
 import type { StateDict } from '../models/weights/types.ts';
-import { architecture, expectedParameters, listTaps, resolveTap } from '../models/taps.ts';
+import { architecture, expectedParameters, listTaps, resolveTap, tapInfo } from '../models/taps.ts';
 import { readStateDict } from '../models/weights/index.ts';
 import { weightsEntry } from '../models/weights/catalog.ts';
 import { DivergedError, Inversion, type Progress } from '../invert/inversion.ts';
@@ -129,6 +129,11 @@ function columns(sweeps: Sweep[]): { label: string; values: Record<string, numbe
 
 export function planCells(spec: RunSpec, identity: { weights: string; image: string }): CellPlan[] {
   const layers = expandLayers(spec.model, spec.layers);
+  for (const layer of layers) {
+    try { tapInfo(spec.model, layer, [1, 3, spec.size, spec.size]); } catch (e) {
+      usage(`--size ${spec.size} is too small for ${spec.model} ${layer}: ${(e as Error).message}`);
+    }
+  }
   const cols = columns(spec.sweeps);
   const cells: CellPlan[] = [];
   for (const layer of layers) {
@@ -241,7 +246,14 @@ export async function runInversions(spec: RunSpec, ev: RunEvents = {}): Promise<
       }
       if (ev.interrupted?.()) { interrupted = true; break; }
       ev.cellStart?.(cell, index, cells.length);
-      const report = await runCell(gpu, model, spec, cell, target, original, ev);
+      let report: CellReport | null;
+      try {
+        report = await runCell(gpu, model, spec, cell, target, original, ev);
+      } catch (e) {
+        // An engine failure (lost device, out of memory): keep the finished cells' summary, then fail.
+        try { writeSummary(outDir, spec, model, gpu, cells, reports, original, startedAt); } catch { /* the original error matters */ }
+        throw new Error(`${cell.layer}${cell.column ? ` ${cell.column}` : ''}: ${(e as Error).message} (finished cells are kept in ${spec.out})`, { cause: e });
+      }
       if (report === null) { interrupted = true; break; }
       anyDiverged ||= report.status === 'diverged';
       const { pngBase64, ...stored } = report;
