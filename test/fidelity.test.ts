@@ -4,8 +4,7 @@
 // torch within relative L2 1e-4. Needs /usr/bin/python3 with torch (CI installs it); without
 // it the tests are skipped, loudly.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tape } from '../src/engine/tape.ts';
 import type { Tensor } from '../src/engine/tensor.ts';
@@ -13,9 +12,9 @@ import { featureTarget, objective, readObjective } from '../src/engine/ops/losse
 import { relativeL2 } from '../src/engine/reference.ts';
 import { forwardTo, loadModel, type LoadedModel } from '../src/models/network.ts';
 import { listTaps } from '../src/models/taps.ts';
-import { readStateDict } from '../src/models/weights/index.ts';
 import type { StateDict } from '../src/models/weights/types.ts';
 import { testGpu } from './helpers.ts';
+import { FIXTURE_DIR, loadFixture, torchFixtures } from './torch-fixtures.ts';
 
 const ACT_TOL = 1e-4; // relative L2, activations
 // Relative L2 of input gradients: 1e-4, or twice PyTorch's own float32 error where that is
@@ -25,26 +24,10 @@ const ACT_TOL = 1e-4; // relative L2, activations
 const GRAD_TOL = 1e-4;
 const LOSS_TOL = 1e-4; // relative, loss values
 
-const dir = join(import.meta.dirname, 'fixtures', 'generated');
+const dir = FIXTURE_DIR;
 const MODELS = ['alexnet', 'resnet50'] as const;
-
-function torchAvailable(): boolean {
-  try { execFileSync('/usr/bin/python3', ['-c', 'import torch, torchvision'], { stdio: 'ignore' }); return true; } catch { return false; }
-}
-
-function fixturesReady(): boolean {
-  return MODELS.every((m) => ['random', 'inputs', 'activations', 'gradients', 'losses'].every((k) => existsSync(join(dir, `${m}-${k}.pth`))));
-}
-
-const haveFixtures = fixturesReady() || (torchAvailable() && (() => {
-  execFileSync('/usr/bin/python3', [join(import.meta.dirname, '..', 'tools', 'make_model_fixtures.py'), '--out', dir], { stdio: 'inherit', timeout: 600_000 });
-  return fixturesReady();
-})());
-if (!haveFixtures) {
-  console.warn('\n!!! SKIPPING PyTorch fidelity tests: /usr/bin/python3 has no torch/torchvision (install python3-torch python3-torchvision, or run bash scripts/setup-webgpu.sh --test-deps)\n');
-}
-
-const load = (m: string, kind: string): StateDict => readStateDict(new Uint8Array(readFileSync(join(dir, `${m}-${kind}.pth`))), `${m}-${kind}.pth`);
+const haveFixtures = torchFixtures('the PyTorch fidelity tests');
+const load = (m: string, kind: string): StateDict => loadFixture(`${m}-${kind}.pth`);
 
 describe.skipIf(!haveFixtures).each(MODELS)('%s vs PyTorch', (name) => {
   let model: LoadedModel;

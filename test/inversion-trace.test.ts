@@ -3,26 +3,18 @@
 // iterations must match torch's (float64 reference) within 1e-3 relative, for AlexNet
 // features.4 and ResNet50 layer1. Fixtures from tools/make_model_fixtures.py (see fidelity).
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Inversion } from '../src/invert/inversion.ts';
 import { applyOverrides, presetSettings } from '../src/invert/settings.ts';
 import { loadModel } from '../src/models/network.ts';
-import { readStateDict } from '../src/models/weights/index.ts';
 import { testGpu } from './helpers.ts';
+import { FIXTURE_DIR, loadFixture, torchFixtures } from './torch-fixtures.ts';
 
 const TRACE_TOL = 1e-3; // relative, per iteration
-const dir = join(import.meta.dirname, 'fixtures', 'generated');
-const ready = (m: string) => ['random', 'trace'].every((k) => existsSync(join(dir, `${m}-${k}.pth`)));
-const torch = (() => { try { execFileSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }); return true; } catch { return false; } })();
-if (!(ready('alexnet') && ready('resnet50')) && torch) {
-  execFileSync('/usr/bin/python3', [join(import.meta.dirname, '..', 'tools', 'make_model_fixtures.py'), '--out', dir], { stdio: 'inherit', timeout: 900_000 });
-}
-const have = ready('alexnet') && ready('resnet50');
-if (!have) console.warn('\n!!! SKIPPING the PyTorch inversion-trace test: no torch fixtures (install python3-torch python3-torchvision)\n');
-
-const load = (f: string) => readStateDict(new Uint8Array(readFileSync(join(dir, f))), f);
+const dir = FIXTURE_DIR;
+const have = torchFixtures('the PyTorch inversion-trace test');
+const load = loadFixture;
 
 describe.skipIf(!have)('seed inversion vs PyTorch, first 50 iterations', () => {
   for (const [name, tap] of [['alexnet', 'features.4'], ['resnet50', 'layer1']] as const) {
