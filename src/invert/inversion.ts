@@ -15,6 +15,7 @@ import { forwardTo, type LoadedModel } from '../models/network.ts';
 import { resolveTap, tapInfo } from '../models/taps.ts';
 import { IMAGENET_MEAN, IMAGENET_STD, fromNormalizedCHW, type DisplayMode, type RgbImage } from './image.ts';
 import { lrSchedule, validateSettings, type InversionSettings } from './settings.ts';
+import { psnr, ssim } from './metrics.ts';
 
 export const TERM_NAMES = ['feature', 'alpha', 'tv'] as const;
 
@@ -32,6 +33,11 @@ export interface Progress {
   totalIterations: number;
   last: LossPoint | null;
   secondsPerIteration: number;
+}
+
+export interface InversionMetrics {
+  featureError: number; psnr: number; ssim: number;
+  secondsPerIteration: number; iterations: number; warmupSeconds: number;
 }
 
 export interface InversionOptions {
@@ -289,6 +295,18 @@ export class Inversion {
     const v = (await readObjective(tape, o))[0].terms[0];
     tape.dispose();
     return v;
+  }
+
+  /**
+   * The run's metrics: feature error at the current result, PSNR and SSIM of the clipped
+   * result against `original` (the preprocessed photo, RGB in [0, 1]), and timings.
+   */
+  async metrics(original: RgbImage): Promise<InversionMetrics> {
+    const clipped = await this.image('clip');
+    return {
+      featureError: await this.featureError(), psnr: psnr(clipped, original), ssim: ssim(clipped, original),
+      secondsPerIteration: this.iterationSeconds / Math.max(1, this.done), iterations: this.done, warmupSeconds: this.warmupSeconds,
+    };
   }
 
   destroy(): void {

@@ -1,7 +1,7 @@
 // A self-contained report.html for a run: the grid with captions, a loss curve per cell as
 // inline SVG, the metrics table, the adapter and whether the weights were pretrained or
 // random. Portable: images come in as base64 PNG strings.
-import type { LossPoint } from './inversion.ts';
+import type { InversionMetrics, LossPoint } from './inversion.ts';
 
 export interface CellReport {
   id: string;
@@ -13,7 +13,7 @@ export interface CellReport {
   divergedAt?: number;
   pngBase64?: string;
   history: LossPoint[];
-  metrics?: { featureError: number; psnr: number; ssim: number; secondsPerIteration: number; iterations: number; warmupSeconds: number };
+  metrics?: InversionMetrics;
   settings: Record<string, unknown>;
 }
 

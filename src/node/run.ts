@@ -18,7 +18,6 @@ import { weightsEntry } from '../models/weights/catalog.ts';
 import { DivergedError, Inversion, type Progress } from '../invert/inversion.ts';
 import { applyOverrides, parseParameter, presetSettings, PARAMETERS, PRESET_SOURCES, type InversionSettings } from '../invert/settings.ts';
 import { centerCrop, preprocess, quantize8, resizeShorterSide, type DisplayMode, type RgbImage } from '../invert/image.ts';
-import { psnr, ssim } from '../invert/metrics.ts';
 import { makeGrid, stackVertically } from '../invert/grid.ts';
 import { renderReport, type CellReport, type RunReport } from '../invert/report.ts';
 
@@ -279,17 +278,9 @@ async function runCell(gpu: Gpu, model: LoadedModel, spec: RunSpec, cell: CellPl
       await inv.step(10, (p) => ev.cellProgress?.(cell, p));
     }
     const img = await inv.image(spec.display);
-    const clipped = spec.display === 'clip' ? img : await inv.image('clip');
     const png = encodePng(img);
-    const pngPath = join(resolve(spec.out), 'cells', `${cell.id}.png`);
-    writeAtomic(pngPath, png);
-    return {
-      ...base, status: 'done', history: inv.history, pngBase64: Buffer.from(png).toString('base64'),
-      metrics: {
-        featureError: await inv.featureError(), psnr: psnr(clipped, original), ssim: ssim(clipped, original),
-        secondsPerIteration: inv.iterationSeconds / Math.max(1, inv.iteration), iterations: inv.iteration, warmupSeconds: inv.warmupSeconds,
-      },
-    };
+    writeAtomic(join(resolve(spec.out), 'cells', `${cell.id}.png`), png);
+    return { ...base, status: 'done', history: inv.history, pngBase64: Buffer.from(png).toString('base64'), metrics: await inv.metrics(original) };
   } catch (e) {
     if (e instanceof DivergedError) {
       return { ...base, status: 'diverged', divergedAt: e.iteration, message: e.message, history: inv?.history ?? [] };
