@@ -12,18 +12,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
+import { CHROMIUM, launchChromium } from './browser/chromium.ts';
 import { createNodeGpu } from '../src/node/device.ts';
 import { conv2dRef, maxPoolRef, relativeL2, type Shape4 } from '../src/engine/reference.ts';
 import { randomStateDict } from '../src/models/network.ts';
 import { ALEXNET_INPUT, ALEXNET_TAP, alexnetFeatures, alexnetInput, type BrowserResult } from './browser/entry.ts';
 import { freshSeed } from './helpers.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = [
-  '--headless=new', '--no-sandbox', '--disable-gpu-sandbox', '--enable-unsafe-webgpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
 const LAUNCH_TIMEOUT_MS = 60_000;
 const LOAD_TIMEOUT_MS = 30_000;
 const RESULT_TIMEOUT_MS = 300_000; // every in-page check, on SwiftShader (CPU)
@@ -91,9 +87,7 @@ describe.skipIf(!haveChromium)('portable engine in headless Chromium WebGPU', ()
     await new Promise<void>((resolve, reject) => { server!.once('error', reject); server!.listen(0, '127.0.0.1', resolve); });
     const port = (server.address() as AddressInfo).port;
 
-    context = await chromium.launchPersistentContext(join(tmp, 'user-data'), {
-      executablePath: CHROMIUM, headless: true, args: FLAGS, timeout: LAUNCH_TIMEOUT_MS,
-    });
+    context = await launchChromium(LAUNCH_TIMEOUT_MS);
     lap('launch');
     const page = context.pages()[0] ?? await context.newPage();
     page.on('console', (m) => pageLog.push(`console.${m.type()}: ${m.text()}`));
