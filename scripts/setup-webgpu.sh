@@ -60,8 +60,6 @@ if [ "$test_deps" = 1 ]; then
     torch_ok || { echo "setup-webgpu: python3-torch did not install" >&2; exit 1; }
     echo "setup-webgpu: installed python3-torch"
   fi
-fi
-if [ "$test_deps" = 1 ]; then
   if command -v chromium >/dev/null; then
     echo "setup-webgpu: chromium already installed"
   else
